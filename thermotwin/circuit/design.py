@@ -1,0 +1,266 @@
+"""Matrix ↔ components: :func:`design` and :func:`realised_matrix` (shared/STYLE.md 3, DESIGN 1.3).
+
+``design`` maps a problem onto the Appendix C integrator array of a given :class:`HardwareSpec`:
+it picks the conductance scale s (g = s/R0, τ = C/g), one resistor R_ij = 1/(g|A_ij|) per non-zero
+entry (fed from o_j when A_ij > 0, from the inverted output n_j when A_ij < 0), the DAC voltage
+V_in,i = −b_i·b_scale through R_in = 1/g, the noise resistor, the inverter pair and the capacitor.
+Range limits, quantisation and the board's static tolerance draw perturb only these values;
+``realised_matrix`` then says what the hardware computes. For the ideal spec the round trip
+``realised_matrix(design(A)) == A`` holds to round-off.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..problem import Problem
+from .spec import HardwareSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """How a matrix is mapped onto the board (not what the board is, nor how it is simulated).
+
+    Attributes:
+        scale: conductance scale s (g = s/R0). None: 1, or the largest s whose biggest entry still
+            fits ``r_min_ohm``.
+        b_scale: factor applied to b (and so to x) in volts. None: 1 unless x* or b would leave
+            half of ``v_range_v`` (or of the op-amp rails), then scaled to fit.
+        out_of_range: what to do with entries whose resistance exceeds ``r_max_ohm``:
+            ``"drop"`` (open circuit) or ``"clip"`` (use r_max_ohm).
+        damping: λ ≥ 0; adds one resistor 1/(g·λ) from o_i to s_i (A → A + λI).
+    """
+
+    scale: float | None = None
+    b_scale: float | None = None
+    out_of_range: str = "drop"
+    damping: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("scale", "b_scale"):
+            v = getattr(self, name)
+            if v is not None and not (np.isfinite(v) and v > 0):
+                raise ValueError(f"mapping {name} = {v!r} must be a finite number > 0")
+        if self.out_of_range not in ("drop", "clip"):
+            raise ValueError(f"mapping out_of_range = {self.out_of_range!r}: use 'drop' or 'clip'")
+        if not (np.isfinite(self.damping) and self.damping >= 0):
+            raise ValueError(f"mapping damping = {self.damping!r} must be ≥ 0")
+
+
+@dataclass(frozen=True)
+class ComponentValues:
+    """Component values of one board (after range, quantisation and tolerance draws).
+
+    Shapes: d unknowns. Resistances in Ω (``inf`` = no resistor), capacitances in F, volts in V.
+    """
+
+    scale: float
+    g_siemens: float
+    b_scale: float
+    r_entry: np.ndarray          # (d, d) resistance from o_j or n_j to s_i; inf where A_ij = 0
+    sign: np.ndarray             # (d, d) +1 fed from o_j, −1 from n_j, 0 absent
+    r_in: np.ndarray             # (d,) DAC input resistor
+    v_in: np.ndarray             # (d,) DAC voltage (= −b_i·b_scale, quantised)
+    r_noise: np.ndarray          # (d,) noise injection resistor
+    r_damp: np.ndarray           # (d,) damping resistor o_i → s_i (inf = none)
+    r_inv_in: np.ndarray         # (d,) inverter input resistor
+    r_inv_fb: np.ndarray         # (d,) inverter feedback resistor
+    c: np.ndarray                # (d,) integrator capacitors
+    nominal_tau_s: float         # C_nom / g
+    report: dict = field(default_factory=dict)
+
+    @property
+    def d(self) -> int:
+        return self.r_entry.shape[0]
+
+
+@dataclass(frozen=True)
+class Realised:
+    """What a board computes: dV/dt = −M V + f + noise_gain ⊙ u(t) (u: the nominal noise forcing).
+
+    Attributes:
+        M: drift matrix in 1/s, (d, d).
+        f: constant forcing in V/s, (d,).
+        tau_s: nominal time constant C/g (s); A_eff = M·τ and b_eff = f·τ.
+        noise_gain: per-node factor on the nominal noise forcing (1 for the ideal board).
+        b_scale: volts per unit of the problem's x and b.
+    """
+
+    M: np.ndarray
+    f: np.ndarray
+    tau_s: float
+    noise_gain: np.ndarray
+    b_scale: float
+
+    @property
+    def A_eff(self) -> np.ndarray:
+        return self.M * self.tau_s
+
+    @property
+    def b_eff(self) -> np.ndarray:
+        """Effective right-hand side in problem units (volts divided by b_scale)."""
+        return self.f * self.tau_s / self.b_scale
+
+    @property
+    def x_fixed_point(self) -> np.ndarray:
+        """x the board converges to, in problem units."""
+        return np.linalg.solve(self.M, self.f) / self.b_scale
+
+
+def _quantise_conductance(gc: np.ndarray, spec: HardwareSpec) -> np.ndarray:
+    gmin, gmax = 1.0 / spec.r_max_ohm, 1.0 / spec.r_min_ohm
+    levels = 2 ** spec.resistor_bits - 1
+    step = (gmax - gmin) / levels
+    k = np.clip(np.rint((gc - gmin) / step), 0, levels)
+    return gmin + k * step
+
+
+def _dac(v: np.ndarray, bits: int | None, full_scale: float) -> np.ndarray:
+    if bits is None:
+        return v
+    lsb = 2.0 * full_scale / 2 ** bits
+    return np.clip(np.rint(v / lsb) * lsb, -full_scale, full_scale - lsb)
+
+
+def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -> ComponentValues:
+    """Map ``problem`` onto the board described by ``spec``.
+
+    Cost O(d²). The board's tolerance draw comes from ``spec.board_seed`` (its own stream), so the
+    noise seed and the time step never reshuffle the board.
+
+    Raises:
+        ValueError: the matrix cannot be realised in the resistor range (every entry dropped on a
+            row, or damping/input resistors outside the range).
+
+    Warns:
+        RuntimeWarning: entries were dropped or clipped; the message gives the count and the error
+            floor that results.
+    """
+    A = problem.A + mapping.damping * np.eye(problem.d)
+    b = problem.b
+    d = problem.d
+    amax = float(np.abs(A).max())
+    if mapping.scale is not None:
+        s = mapping.scale
+    elif spec.r_min_ohm is not None:
+        s = spec.r0_ohm / (spec.r_min_ohm * amax)
+    else:
+        s = 1.0
+    g = s / spec.r0_ohm
+    report: dict = {"scale": s, "dropped": 0, "clipped": 0}
+
+    # Voltage scaling: keep x* and b inside half the converter range (and the rails).
+    x_star = np.linalg.solve(A, b)
+    peak = max(float(np.abs(x_star).max()), float(np.abs(b).max()), 1e-300)
+    limit = 0.5 * spec.v_range_v
+    if spec.opamp.v_sat_v is not None:
+        limit = min(limit, 0.5 * spec.opamp.v_sat_v)
+    b_scale = mapping.b_scale if mapping.b_scale is not None else (1.0 if peak <= limit else limit / peak)
+    report["b_scale"] = b_scale
+
+    # Entry conductances, range and quantisation.
+    gc = g * np.abs(A)
+    sign = np.sign(A).astype(np.int8)
+    present = gc > 0
+    if spec.r_min_ohm is not None and np.any(gc > 1.0 / spec.r_min_ohm * (1 + 1e-12)):
+        raise ValueError(f"mapping scale s = {s:g} needs resistors below r_min_ohm = {spec.r_min_ohm:g}; "
+                         "use a smaller scale or leave it to the automatic choice")
+    if spec.r_max_ohm is not None:
+        small = present & (gc < 1.0 / spec.r_max_ohm)
+        n_small = int(small.sum())
+        if n_small:
+            if mapping.out_of_range == "drop":
+                gc = np.where(small, 0.0, gc)
+                sign = np.where(small, 0, sign).astype(np.int8)
+                present = present & ~small
+                report["dropped"] = n_small
+            else:
+                gc = np.where(small, 1.0 / spec.r_max_ohm, gc)
+                report["clipped"] = n_small
+    if spec.resistor_bits is not None:
+        gq = np.where(present, _quantise_conductance(gc, spec), 0.0)
+        rel = np.abs(gq - gc)[present] / gc[present]
+        report["quantisation_max_rel"] = float(rel.max()) if rel.size else 0.0
+        gc = gq
+    if np.any(~present.any(axis=1)):
+        row = int(np.flatnonzero(~present.any(axis=1))[0])
+        raise ValueError(f"row {row} has no realisable entry within r_max_ohm = {spec.r_max_ohm}; "
+                         "raise r_max_ohm or rescale the matrix")
+
+    with np.errstate(divide="ignore"):
+        r_entry = np.where(present, 1.0 / np.where(present, gc, 1.0), np.inf)
+    r_in = np.full(d, 1.0 / g)
+    v_in = _dac(-b * b_scale, spec.dac_bits, spec.v_range_v)
+    r_noise = np.full(d, spec.r0_ohm)
+    r_damp = np.full(d, np.inf)
+    r_inv_in = np.full(d, spec.r0_ohm)
+    r_inv_fb = np.full(d, spec.r0_ohm)
+    c = np.full(d, spec.c_farad)
+
+    # Static board draw: fixed order of draws so that each component keeps its deviate.
+    if spec.r_tolerance or spec.c_tolerance:
+        rng = np.random.default_rng(np.random.SeedSequence(spec.board_seed))
+        z_entry = rng.standard_normal((d, d))
+        z_in, z_noise, z_inv_in, z_inv_fb, z_c = rng.standard_normal((5, d))
+        t = spec.r_tolerance
+        r_entry = r_entry * (1 + t * z_entry)
+        r_in = r_in * (1 + t * z_in)
+        r_noise = r_noise * (1 + t * z_noise)
+        r_inv_in = r_inv_in * (1 + t * z_inv_in)
+        r_inv_fb = r_inv_fb * (1 + t * z_inv_fb)
+        c = c * (1 + spec.c_tolerance * z_c)
+    tau = spec.c_farad / g
+    report["tau_s"] = tau
+    values = ComponentValues(s, g, b_scale, r_entry, sign, r_in, v_in, r_noise, r_damp, r_inv_in, r_inv_fb,
+                             c, tau, report)
+    if report["dropped"] or report["clipped"]:
+        floor = error_floor(problem, realised_matrix(values, spec), damping=mapping.damping)
+        report["error_floor"] = floor
+        what = "dropped" if report["dropped"] else "clipped to r_max_ohm"
+        warnings.warn(f"{report['dropped'] or report['clipped']} matrix entries need more than "
+                      f"r_max_ohm = {spec.r_max_ohm:g} Ω and were {what}; resulting error floor "
+                      f"{floor:.3g} (relative)", RuntimeWarning, stacklevel=2)
+    return values
+
+
+def realised_matrix(values: ComponentValues, spec: HardwareSpec) -> Realised:
+    """What the board computes, including finite op-amp gain A0 and input offset (DESIGN 1.4).
+
+    With finite A0 the summing node sits at v_s = V_os − V_i/A0, so node i obeys
+        C_i (1 + 1/A0) dV_i/dt = −Σ_j σ_ij src_j/R_ij − V_in,i/R_in,i − V_n,i/R_n,i
+                                 − (V_i/A0 − V_os) g_tot,i,
+    with src_j = V_j (σ = +1) or the inverter output k_j V_j + c_j (σ = −1), k_j = −(Rf/Ri)/(1 +
+    (1 + Rf/Ri)/A0) and c_j its offset term. Cost O(d²).
+    """
+    A0 = spec.opamp.gain
+    inv_a0 = 0.0 if A0 is None else 1.0 / A0
+    vos = spec.opamp.offset_v
+    d = values.d
+    with np.errstate(divide="ignore"):
+        G = np.where(np.isfinite(values.r_entry), 1.0 / values.r_entry, 0.0)
+    ratio = values.r_inv_fb / values.r_inv_in
+    k_inv = -ratio / (1.0 + (1.0 + ratio) * inv_a0)            # n_j = k_j V_j + c_j
+    c_inv = vos * (1.0 + ratio) / (1.0 + (1.0 + ratio) * inv_a0)
+    pos = values.sign > 0
+    neg = values.sign < 0
+    W = np.where(pos, G, 0.0) + np.where(neg, G * k_inv[None, :], 0.0)   # current weight on V_j
+    const = (np.where(neg, G, 0.0) @ c_inv)                              # current from inverter offsets
+    g_damp = np.where(np.isfinite(values.r_damp), 1.0 / values.r_damp, 0.0)
+    g_tot = G.sum(axis=1) + 1.0 / values.r_in + 1.0 / values.r_noise + g_damp
+    W = W + np.diag(g_damp + g_tot * inv_a0)
+    cap = values.c * (1.0 + inv_a0)
+    M = W / cap[:, None]
+    f = (-values.v_in / values.r_in - const + vos * g_tot) / cap
+    nominal_noise = 1.0 / (spec.r0_ohm * spec.c_farad)
+    noise_gain = (1.0 / (values.r_noise * cap)) / nominal_noise
+    return Realised(M=M, f=f, tau_s=values.nominal_tau_s, noise_gain=noise_gain, b_scale=values.b_scale)
+
+
+def error_floor(problem: Problem, realised: Realised, damping: float = 0.0) -> float:
+    """‖A_eff⁻¹b_eff − A⁻¹b‖/‖A⁻¹b‖: the error no averaging removes."""
+    A = problem.A + damping * np.eye(problem.d)
+    x = np.linalg.solve(A, problem.b)
+    return float(np.linalg.norm(realised.x_fixed_point - x) / np.linalg.norm(x))

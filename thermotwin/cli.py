@@ -1,0 +1,201 @@
+"""Command line: a thin shell over the library (shared/STYLE.md 19).
+
+``main(argv) -> int``; every error the library raises on purpose becomes one line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_INPUT = 2
+EXIT_SIM = 3
+
+
+def _add_problem_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("matrix", nargs="?", help="matrix file (.mtx, .npy, .csv); default: the built-in example")
+    p.add_argument("--rhs", help="right-hand side b (.mtx, .npy, .csv); default: all ones")
+    p.add_argument("--spec", help="HardwareSpec JSON (see `thermotwin spec --template`)")
+    p.add_argument("--r0", help="unit resistance R0 in ohm (e.g. 1k)")
+    p.add_argument("--c", help="integrator capacitance in farad (e.g. 1n)")
+    p.add_argument("--kappa0", help="noise strength κ0 in V² (0 = noiseless)")
+    p.add_argument("--t-end", help="simulated time: seconds (1e-4, 100us) or multiples of τ (200tau)")
+    p.add_argument("--dt-out", help="output grid spacing (seconds or τ multiples)")
+    p.add_argument("--noise-step", help="noise sample interval (seconds or τ multiples)")
+    p.add_argument("--noise", default="pwl", choices=["pwl", "white", "trnoise", "trrandom", "none"],
+                   help="pwl: same zero-order-hold noise path in twin and SPICE (default); white: exact OU "
+                        "(twin); trnoise/trrandom: ngspice's own generators")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--v0", default="zero", choices=["zero", "rhs"], help="initial state (default zero)")
+    p.add_argument("--settle", help="start of the averaging window (default: settling time to 1e-3)")
+    p.add_argument("--timeout", type=float, default=600.0, help="SPICE wall-clock limit in seconds")
+
+
+def _problem_spec_config(args):
+    from .circuit.spec import HardwareSpec
+    from .problem import load_problem
+    from .solver.config import SimConfig
+    from .units import parse_quantity
+
+    problem = load_problem(args.matrix, args.rhs)
+    spec = HardwareSpec.load(args.spec) if args.spec else HardwareSpec()
+    changes = {}
+    if args.r0 is not None:
+        changes["r0_ohm"] = parse_quantity(args.r0, "ohm")
+    if args.c is not None:
+        changes["c_farad"] = parse_quantity(args.c, "F")
+    if args.kappa0 is not None:
+        changes["kappa0_v2"] = parse_quantity(args.kappa0, "V2")
+    if changes:
+        spec = spec.replace(**changes)
+    config = SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise_step=args.noise_step, noise=args.noise,
+                       seed=args.seed, v0=args.v0, settle=args.settle, timeout_s=args.timeout)
+    return problem, spec, config
+
+
+def cmd_netlist(args) -> int:
+    from .circuit.netlist import render_netlist
+    from .io import atomic_write_text
+    from .problem import safe_name
+
+    problem, spec, config = _problem_spec_config(args)
+    out = Path(args.output)
+    text = render_netlist(problem, spec, config, output_file=safe_name(out.stem, "thermotwin") + ".data")
+    atomic_write_text(out, text)
+    print(f"wrote {out} ({problem.d} integrators; run it with: ngspice -b {out})", file=sys.stderr)
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from .io import atomic_write_json, atomic_write_text
+    from .solver.registry import simulate
+
+    problem, spec, config = _problem_spec_config(args)
+    res = simulate(problem, spec, config, backend=args.backend)
+    summary = res.summary()
+    if args.out:
+        out = Path(args.out)
+        atomic_write_text(out / "trace.csv", res.trace_csv())
+        atomic_write_json(out / "summary.json", summary)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        w = summary["average_window_s"]
+        print(f"{res.backend}: d={res.d} τ={res.tau_s:g} s t_end={res.t_end_s:g} s ({res.t_end_s / res.tau_s:.1f} τ) "
+              f"wall={res.wall_s:.3g} s\n  rel_error of the time average over [{w[0]:.3g}, {w[1]:.3g}] s: "
+              f"{res.rel_error:.4g}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import make_report
+
+    problem, spec, config = _problem_spec_config(args)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    summary = make_report(problem, spec, config, args.out, backends=backends)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print((Path(args.out) / "summary.txt").read_text(), end="")
+        print(f"  report written to {args.out}/")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    args.matrix = None
+    args.rhs = None
+    return cmd_report(args)
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    dims = [int(x) for x in args.dims.split(",") if x.strip()]
+    result = run_bench(dims=dims, t_end=args.t_end, big=args.big, seed=args.seed, progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def cmd_spec(args) -> int:
+    from .circuit.spec import HardwareSpec, template_json
+
+    if args.check:
+        spec = HardwareSpec.load(args.check)
+        print(spec.to_json(), end="")
+        return 0
+    print(template_json(), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="thermotwin", description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--version", action="version", version=f"thermotwin {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("netlist", help="write the ngspice netlist of the integrator array")
+    _add_problem_args(p)
+    p.add_argument("-o", "--output", required=True, help="netlist file to write (e.g. out.cir)")
+    p.set_defaults(func=cmd_netlist)
+
+    p = sub.add_parser("simulate", help="simulate with the twin, ngspice or PySpice")
+    _add_problem_args(p)
+    p.add_argument("--backend", default="twin", choices=["twin", "ngspice", "pyspice"])
+    p.add_argument("--out", help="directory for trace.csv and summary.json")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=cmd_simulate)
+
+    for name, helptext, func in (("report", "accuracy-versus-time report (twin and ngspice)", cmd_report),
+                                 ("demo", "the report on the built-in example", cmd_demo)):
+        p = sub.add_parser(name, help=helptext)
+        _add_problem_args(p)
+        if name == "demo":
+            p.set_defaults(t_end="80tau", kappa0="1e-6")
+        p.add_argument("--out", default="report", help="output directory (default ./report)")
+        p.add_argument("--backends", default="twin,ngspice", help="comma-separated backends (default twin,ngspice)")
+        p.add_argument("--json", action="store_true", help="print the summary as JSON")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("bench", help="wall time of the twin against ngspice on the same circuit")
+    p.add_argument("--dims", default="8,32,64", help="dimensions run on both (default 8,32,64)")
+    p.add_argument("--t-end", default="1000tau", help="simulated time (default 1000tau)")
+    p.add_argument("--big", type=int, default=1024, help="dimension run on the twin alone (0 = skip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("spec", help="print the default HardwareSpec (--template) or check a spec file")
+    p.add_argument("--template", action="store_true", help="print the full default spec with field docs")
+    p.add_argument("--check", metavar="FILE", help="validate FILE and print it normalised")
+    p.set_defaults(func=cmd_spec)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import SimulationError, ThermotwinError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SimulationError as exc:
+        print(f"thermotwin: error: {exc}", file=sys.stderr)
+        return EXIT_SIM
+    except (ThermotwinError, ValueError, OSError) as exc:
+        print(f"thermotwin: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyError as exc:
+        print(f"thermotwin: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("thermotwin: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

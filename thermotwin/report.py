@@ -1,0 +1,154 @@
+"""Accuracy-versus-time report: measured (twin and SPICE), predicted (DESIGN 1.2) and the floor.
+
+Writes ``report.png``, ``report.csv``, ``summary.txt`` and ``summary.json`` into a directory.
+matplotlib is imported only here, inside the function that draws.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .calibration.predict import ErrorPrediction, predict_for
+from .circuit.design import Mapping
+from .circuit.spec import HardwareSpec
+from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .problem import Problem
+from .solver.config import SimConfig
+from .solver.registry import simulate
+from .solver.result import SimResult
+from .units import format_si
+
+
+def _csv(pred: ErrorPrediction, results: dict[str, SimResult], tau: float) -> str:
+    cols = {"time_s": pred.times, "time_tau": pred.times / tau, "pred_instantaneous": pred.instantaneous}
+    n = len(pred.times)
+    for name, r in results.items():
+        cols[f"{name}_instantaneous"] = r.instantaneous_error()
+    nw = len(pred.window)
+    pad = np.full(n - nw, np.nan)
+    cols["window_s"] = np.concatenate([pad, pred.window])
+    cols["pred_running"] = np.concatenate([pad, pred.running])
+    cols["pred_running_bias"] = np.concatenate([pad, pred.running_bias])
+    cols["pred_asymptote"] = np.concatenate([pad, pred.asymptote])
+    for name, r in results.items():
+        _, e = r.running_error()
+        cols[f"{name}_running"] = np.concatenate([np.full(n - len(e), np.nan), e])
+    header = ",".join(cols)
+    body = np.column_stack(list(cols.values()))
+    import io
+
+    buf = io.StringIO()
+    np.savetxt(buf, body, delimiter=",", header=header, comments="", fmt="%.8e")
+    return buf.getvalue()
+
+
+def _plot(pred: ErrorPrediction, results: dict[str, SimResult], tau: float, title: str) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"twin": "tab:blue", "ngspice": "tab:orange", "pyspice": "tab:green"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2), constrained_layout=True)
+    t = pred.times
+    widths = {"twin": 3.0}
+    for name, r in results.items():
+        ax1.loglog(t[1:], r.instantaneous_error()[1:], lw=widths.get(name, 0.9), color=colors.get(name),
+                   alpha=0.45 if name == "twin" else 0.9, label=f"{name}: ‖V(t) − x*‖/‖x*‖")
+    ax1.loglog(t[1:], pred.instantaneous[1:], "k--", lw=1.6, label="predicted (rms): settling + stationary noise")
+    ax1.axvline(pred.settle_s, color="grey", ls=":", lw=1)
+    ax1.text(pred.settle_s, ax1.get_ylim()[0] * 1.5, " averaging starts", color="grey", fontsize=8)
+    ax1.set_xlabel("time t [s]")
+    ax1.set_ylabel("relative error")
+    ax1.set_title("instantaneous state")
+    w = pred.window
+    for name, r in results.items():
+        T, e = r.running_error()
+        ax2.loglog(T[1:], e[1:], lw=widths.get(name, 1.0), color=colors.get(name),
+                   alpha=0.45 if name == "twin" else 0.9, label=f"{name}: running average x̄_T")
+    ax2.loglog(w[1:], pred.running[1:], "k--", lw=1.6, label="predicted rms (bias + noise)")
+    ax2.loglog(w[1:], pred.asymptote[1:], color="tab:red", ls=":", lw=1.4,
+               label="noise law sqrt(2κ0 τ tr(A⁻²)/T)/‖x*‖")
+    if pred.floor > 1e-9:
+        ax2.axhline(pred.floor, color="tab:purple", ls="-.", lw=1.2, label=f"component floor {pred.floor:.2g}")
+    ax2.set_xlabel("averaging window T [s] (after settling)")
+    ax2.set_ylabel("relative error")
+    ax2.set_title("time average (the solver's answer)")
+    for ax in (ax1, ax2):
+        sec = ax.secondary_xaxis("top", functions=(lambda x: x / tau, lambda x: x * tau))
+        sec.set_xlabel("[τ]")
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize=8, loc="lower left")
+    fig.suptitle(title, fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def make_report(problem: Problem, spec: HardwareSpec, config: SimConfig, out_dir, backends=("twin", "ngspice"),
+                mapping: Mapping = Mapping()) -> dict:
+    """Simulate with each backend (same seed, same noise path), predict, and write the report files.
+
+    Returns the summary dict written to ``summary.json``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {name: simulate(problem, spec, config, backend=name, mapping=mapping) for name in backends}
+    first = next(iter(results.values()))
+    tau = first.tau_s
+    pred = predict_for(problem, spec, config, mapping)
+    if not np.allclose(pred.times, first.times):
+        raise RuntimeError("prediction and simulation grids differ")  # pragma: no cover - internal invariant
+    title = (f"{problem.name}: d = {problem.d}, τ = {format_si(tau, 's')}, κ0 = {spec.kappa0_v2:g} V², "
+             f"noise {config.noise}, seed {config.seed}; λ(A) ∈ [{problem.lambda_min:.3g}, {problem.lambda_max:.3g}]")
+    atomic_write_bytes(out / "report.png", _plot(pred, results, tau, title))
+    atomic_write_text(out / "report.csv", _csv(pred, results, tau))
+    for name, r in results.items():
+        atomic_write_text(out / f"trace_{name}.csv", r.trace_csv())
+    summary = {
+        "problem": problem.name, "d": problem.d, "tau_s": tau, "kappa0_v2": spec.kappa0_v2,
+        "lambda_min": problem.lambda_min, "lambda_max": problem.lambda_max,
+        "t_end_s": first.t_end_s, "settle_s": first.settle_s, "seed": config.seed, "noise": config.noise,
+        "predicted_rel_error": float(pred.running[-1]), "predicted_floor": pred.floor,
+        "backends": {name: {k: v for k, v in r.summary().items() if k not in ("x_final", "stats")}
+                     for name, r in results.items()},
+    }
+    if "twin" in results and len(results) > 1:
+        ref = results["twin"]
+        span = float(np.ptp(ref.states))
+        summary["pathwise_max_dev_over_range"] = {
+            name: float(np.abs(r.states - ref.states).max() / span) for name, r in results.items() if name != "twin"}
+        summary["wall_ratio_vs_twin"] = {name: r.wall_s / ref.wall_s for name, r in results.items() if name != "twin"}
+    atomic_write_json(out / "summary.json", summary)
+    atomic_write_text(out / "summary.txt", summary_text(summary))
+    return summary
+
+
+def summary_text(s: dict) -> str:
+    """One screen of text."""
+    tau = s["tau_s"]
+    lines = [
+        f"thermotwin report — {s['problem']} (d = {s['d']})",
+        f"  τ = {format_si(tau, 's')}, κ0 = {s['kappa0_v2']:g} V², λ(A) in [{s['lambda_min']:.4g}, "
+        f"{s['lambda_max']:.4g}], condition ≈ {s['lambda_max'] / s['lambda_min']:.3g}",
+        f"  simulated {format_si(s['t_end_s'], 's')} = {s['t_end_s'] / tau:.1f} τ; averaging from "
+        f"{format_si(s['settle_s'], 's')} = {s['settle_s'] / tau:.1f} τ; noise {s['noise']}, seed {s['seed']}",
+        f"  predicted rms relative error of the time average at the end: {s['predicted_rel_error']:.4g}"
+        f" (component floor {s['predicted_floor']:.3g})",
+        "",
+        f"  {'backend':<9} {'rel_error':>10} {'final-state err':>15} {'wall time':>11}",
+    ]
+    for name, b in s["backends"].items():
+        lines.append(f"  {name:<9} {b['rel_error']:>10.4g} {b['rel_error_final']:>15.4g} {format_si(b['wall_s'], 's'):>11}")
+    for name, v in s.get("pathwise_max_dev_over_range", {}).items():
+        lines.append(f"  pathwise max |{name} − twin| / signal range = {v:.3g}; "
+                     f"{name} took {s['wall_ratio_vs_twin'][name]:.0f}× the twin's wall time")
+    lines.append("")
+    lines.append("  files: report.png (error vs time), report.csv, trace_<backend>.csv, summary.json")
+    return "\n".join(lines) + "\n"

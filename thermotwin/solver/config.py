@@ -1,0 +1,153 @@
+"""``SimConfig``: how we simulate (not what the board is, nor how the matrix maps onto it)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..problem import Problem
+from ..units import parse_time
+from .noise import NOISE_KINDS
+
+#: Default noise step as a fraction of the fastest time constant τ/λ_max (shared/DESIGN.md 3).
+NOISE_STEPS_PER_TAU_MIN = 50
+#: Zero-order-hold noise (pwl, trrandom) needs far fewer steps: a mode of rate a driven by ZOH
+#: noise of step h has stationary variance (q/2a)·(2/(ah))·tanh(ah/2) ≈ (q/2a)(1 − (ah)²/12),
+#: so h = τ/(10 λ_max) is within 0.09 % of white noise for every mode.
+ZOH_STEPS_PER_TAU_MIN = 10
+#: Default cap on the number of output samples when no --dt-out is given.
+DEFAULT_MAX_OUTPUT_POINTS = 4000
+#: Relative settling tolerance that starts the averaging window by default.
+SETTLE_TOL = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Simulation options shared by every backend.
+
+    Attributes:
+        t_end: simulated time: seconds (``1e-4``, ``"100us"``) or ``"200tau"``; None = automatic
+            (4× the settling time to 1e-3, at least 50τ).
+        dt_out: output grid spacing (same forms); None = at most 4000 samples, a multiple of the
+            noise step.
+        noise_step: noise sample interval; None = τ/(10 λ_max(A)) for ZOH noise (pwl, trrandom),
+            τ/(50 λ_max(A)) otherwise, adjusted to divide dt_out.
+        noise: ``pwl`` (ZOH noise from the seed; twin and SPICE see the same path), ``white``
+            (twin: exact OU), ``trnoise`` / ``trrandom`` (ngspice's own generators), ``none``.
+        seed: seed of the dynamic noise stream (integer ≥ 0).
+        v0: initial state: ``"zero"``, ``"rhs"`` (V0 = b, TNGD's start at g̃ = ∇ℓ) or a vector.
+        n_traj: independent trajectories (twin only).
+        settle: start of the averaging window; None = settling time to 1e-3 from the spectrum,
+            capped at t_end/2.
+        timeout_s: wall-clock limit of a SPICE run.
+    """
+
+    t_end: float | str | None = None
+    dt_out: float | str | None = None
+    noise_step: float | str | None = None
+    noise: str = "pwl"
+    seed: int = 0
+    v0: str | tuple = "zero"
+    n_traj: int = 1
+    settle: float | str | None = None
+    timeout_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"noise {self.noise!r}: use one of {', '.join(NOISE_KINDS)}")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed {self.seed!r} must be an integer ≥ 0")
+        if not isinstance(self.n_traj, int) or self.n_traj < 1:
+            raise ValueError(f"n_traj {self.n_traj!r} must be an integer ≥ 1")
+        if not (self.timeout_s > 0):
+            raise ValueError("timeout_s must be > 0")
+        if isinstance(self.v0, str) and self.v0 not in ("zero", "rhs"):
+            raise ValueError(f"v0 {self.v0!r}: use 'zero', 'rhs' or a vector")
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """The resolved time grid of a run (all in seconds)."""
+
+    t_end_s: float
+    dt_out_s: float
+    n_out: int                 # output samples after t = 0 (n_out + 1 rows with t = 0)
+    noise_step_s: float
+    steps_per_out: int
+    settle_s: float
+
+    @property
+    def n_noise_steps(self) -> int:
+        return self.n_out * self.steps_per_out
+
+    @property
+    def max_step_s(self) -> float:
+        return self.noise_step_s
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.arange(self.n_out + 1) * self.dt_out_s
+
+
+def settling_time(problem: Problem, tau_s: float, v0: np.ndarray, tol: float = SETTLE_TOL) -> float:
+    """(τ/λ_min) ln(‖V0 − x*‖/(tol‖x*‖)) — DESIGN 1.2; 0 if already within tol."""
+    x = problem.x_exact
+    nx = float(np.linalg.norm(x))
+    dist = float(np.linalg.norm(v0 - x))
+    if nx == 0 or dist <= tol * nx:
+        return 0.0
+    return tau_s / problem.lambda_min * math.log(dist / (tol * nx))
+
+
+def initial_state(problem: Problem, config: SimConfig) -> np.ndarray:
+    """V0 in problem units, shape (d,)."""
+    if isinstance(config.v0, str):
+        return np.zeros(problem.d) if config.v0 == "zero" else problem.b.copy()
+    v0 = np.asarray(config.v0, dtype=float).reshape(-1)
+    if v0.shape != (problem.d,) or not np.all(np.isfinite(v0)):
+        raise ValueError(f"v0 must be {problem.d} finite numbers, got shape {v0.shape}")
+    return v0
+
+
+def resolve_grid(problem: Problem, config: SimConfig, tau_s: float) -> Grid:
+    """Turn the config's times (seconds or τ multiples, or automatic) into a consistent grid.
+
+    The output spacing is a whole number of noise steps and t_end a whole number of output
+    steps (t_end is rounded up to the grid; the result states the value used).
+    """
+    v0 = initial_state(problem, config)
+    t_settle = settling_time(problem, tau_s, v0)
+    if config.t_end is None:
+        t_end = max(50 * tau_s, 4 * t_settle)
+    else:
+        t_end = parse_time(config.t_end, tau_s)
+    if t_end <= 0:
+        raise ValueError("t_end must be > 0; give e.g. 100tau or 100us")
+    h_target = (parse_time(config.noise_step, tau_s) if config.noise_step is not None
+                else tau_s / ((ZOH_STEPS_PER_TAU_MIN if config.noise in ("pwl", "trrandom")
+                               else NOISE_STEPS_PER_TAU_MIN) * problem.lambda_max))
+    if h_target <= 0:
+        raise ValueError("noise_step must be > 0")
+    if config.dt_out is not None:
+        dt_out = parse_time(config.dt_out, tau_s)
+        if dt_out <= 0:
+            raise ValueError("dt_out must be > 0")
+    else:
+        dt_out = max(h_target, t_end / DEFAULT_MAX_OUTPUT_POINTS)
+        dt_out = math.ceil(dt_out / h_target * (1 - 1e-12)) * h_target
+    if dt_out > t_end:
+        raise ValueError(f"dt_out {dt_out:g} s is longer than t_end {t_end:g} s; make it smaller")
+    m = max(1, math.ceil(dt_out / h_target * (1 - 1e-9)))
+    h = dt_out / m
+    n_out = max(1, math.ceil(t_end / dt_out * (1 - 1e-9)))
+    t_end = n_out * dt_out
+    if config.settle is None:
+        settle = min(t_settle, 0.5 * t_end)
+    else:
+        settle = parse_time(config.settle, tau_s)
+        if settle >= t_end:
+            raise ValueError(f"settle {settle:g} s must be before t_end {t_end:g} s")
+    return Grid(t_end_s=t_end, dt_out_s=dt_out, n_out=n_out, noise_step_s=h, steps_per_out=m,
+                settle_s=settle)

@@ -1,0 +1,152 @@
+"""Backend ``ngspice``: run the netlist text in an ``ngspice -b`` subprocess (shared/DESIGN.md 2–3).
+
+A subprocess isolates ngspice crashes and lets runs go in parallel. The netlist is written
+atomically into a private working directory; ngspice's ``wrdata`` writes a uniform-grid table
+(``linearize``) that :func:`read_wrdata` parses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..circuit.design import Mapping, design
+from ..circuit.netlist import OUTPUT_FILE, render_netlist
+from ..circuit.spec import HardwareSpec
+from ..errors import NgspiceError, NgspiceNotFoundError
+from ..io import atomic_write_text
+from ..problem import Problem
+from .config import SimConfig, resolve_grid
+from .result import SimResult
+
+INSTALL_HINT = ("install it with `sudo apt-get install -y ngspice libngspice0 libngspice0-dev` "
+                "(Debian/Ubuntu) or set THERMOTWIN_NGSPICE to the ngspice executable")
+
+
+def find_ngspice() -> str:
+    """Path of the ngspice executable (``$THERMOTWIN_NGSPICE`` or ``PATH``)."""
+    exe = os.environ.get("THERMOTWIN_NGSPICE") or shutil.which("ngspice")
+    if not exe or not Path(exe).exists():
+        raise NgspiceNotFoundError(f"ngspice was not found; {INSTALL_HINT}")
+    return exe
+
+
+def _tail(text: str, n: int = 8) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return "\n".join(lines[-n:])
+
+
+def run_netlist_text(text: str, workdir: str | os.PathLike, timeout_s: float = 600.0,
+                     output_file: str = OUTPUT_FILE) -> Path:
+    """Write ``text`` to ``workdir/circuit.cir``, run ``ngspice -b`` there, return the data path.
+
+    Raises:
+        NgspiceNotFoundError: no ngspice.
+        NgspiceError: non-zero exit, errors in the log, no output, or timeout (the netlist is
+            kept in ``workdir`` and named in the error).
+    """
+    exe = find_ngspice()
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    cir = wd / "circuit.cir"
+    atomic_write_text(cir, text)
+    out = wd / output_file
+    if out.exists():
+        out.unlink()
+    try:
+        proc = subprocess.run([exe, "-b", cir.name], cwd=wd, capture_output=True, text=True,
+                              timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise NgspiceError(f"ngspice timed out after {timeout_s:g} s on {cir}; raise --timeout or "
+                           "shorten t_end / coarsen the noise step", str(cir),
+                           _tail((exc.stderr or b"").decode(errors="replace")
+                                 if isinstance(exc.stderr, bytes) else (exc.stderr or ""))) from None
+    log = (proc.stdout or "") + "\n" + (proc.stderr or "")
+    (wd / "ngspice.log").write_text(log)
+    errors = [ln for ln in log.splitlines()
+              if ln.lower().startswith(("error", "fatal")) or "simulation(s) aborted" in ln.lower()]
+    if proc.returncode != 0 or errors or not out.exists():
+        first = errors[0].strip() if errors else (_tail(log, 1) or f"exit code {proc.returncode}")
+        raise NgspiceError(f"ngspice failed on {cir}: {first}", str(cir), _tail(log))
+    return out
+
+
+def read_wrdata(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Parse a ``wrdata`` table written with ``wr_singlescale`` and ``wr_vecnames``.
+
+    Returns:
+        (times (n,), values (n, k), vector names).
+    """
+    p = Path(path)
+    with p.open() as fh:
+        header = fh.readline().split()
+        data = np.loadtxt(fh, ndmin=2)
+    if not header or header[0] != "time":
+        raise NgspiceError(f"{p}: not a wrdata table with a time column", None, header and " ".join(header))
+    if data.shape[1] != len(header):
+        raise NgspiceError(f"{p}: {data.shape[1]} columns for {len(header)} names", None, "")
+    return data[:, 0], data[:, 1:], header[1:]
+
+
+def run_ngspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping = Mapping(),
+                keep_dir: str | os.PathLike | None = None) -> SimResult:
+    """Backend ``ngspice``: render, run, parse. ``keep_dir`` keeps netlist, log and data there."""
+    t0 = time.perf_counter()
+    find_ngspice()
+    if config.n_traj != 1:
+        raise ValueError("the ngspice backend runs one trajectory per call; use n_traj=1")
+    if config.noise == "white":
+        raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
+                         "or pwl (same path as the twin)")
+    values = design(problem, spec, mapping)
+    grid = resolve_grid(problem, config, values.nominal_tau_s)
+    text = render_netlist(problem, spec, config, mapping, values=values)
+    t_render = time.perf_counter() - t0
+    if keep_dir is not None:
+        wd_ctx = None
+        wd = Path(keep_dir)
+    else:
+        wd_ctx = tempfile.TemporaryDirectory(prefix="thermotwin-ngspice-")
+        wd = Path(wd_ctx.name)
+    try:
+        t1 = time.perf_counter()
+        data = run_netlist_text(text, wd, timeout_s=config.timeout_s)
+        t_spice = time.perf_counter() - t1
+        times, volts, names = read_wrdata(data)
+    finally:
+        if wd_ctx is not None:
+            wd_ctx.cleanup()
+    return result_from_table(problem, spec, config, values, grid, times, volts, names, "ngspice",
+                             wall=time.perf_counter() - t0,
+                             stats={"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text)})
+
+
+def result_from_table(problem, spec, config, values, grid, times, volts, names, backend, wall, stats):
+    """Check a SPICE table against the expected grid and wrap it as a :class:`SimResult`."""
+    d = problem.d
+    want = [f"v(o{i})" for i in range(d)]
+    idx = {n.lower(): k for k, n in enumerate(names)}
+    missing = [n for n in want if n not in idx]
+    if missing:
+        raise NgspiceError(f"{backend} output lacks {missing[0]}; the netlist and reader disagree", None, "")
+    volts = volts[:, [idx[n] for n in want]]
+    expect = grid.times
+    if len(times) < len(expect) or not np.allclose(times[:len(expect)], expect, rtol=0,
+                                                   atol=1e-6 * grid.dt_out_s):
+        # linearize should give exactly the .tran grid; resample if ngspice added a point
+        volts = np.column_stack([np.interp(expect, times, volts[:, k]) for k in range(d)])
+    else:
+        volts = volts[:len(expect)]
+    return SimResult(
+        backend=backend, times=expect, states=volts / values.b_scale, x_exact=problem.x_exact,
+        tau_s=values.nominal_tau_s, settle_s=grid.settle_s, wall_s=wall, seed=config.seed,
+        noise=config.noise, spec_hash=spec.digest(), problem_hash=problem.digest(),
+        b_scale=values.b_scale, A=np.asarray(problem.A), b=np.asarray(problem.b),
+        noise_step_s=grid.noise_step_s, stats=stats,
+    )

@@ -1,0 +1,84 @@
+"""Parsing of times and SI quantities as the CLI accepts them.
+
+Times are seconds with optional SI suffix (``1e-3``, ``10ms``, ``50us``, ``2.5u``) or multiples of
+the circuit time constant (``50tau``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_SI = {
+    "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3,
+    "": 1.0, "k": 1e3, "meg": 1e6, "g": 1e9,
+}
+_NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_QTY = re.compile(rf"^\s*({_NUM})\s*(meg|[fpnuµmkg]?)\s*([a-zA-Z]*)\s*$", re.IGNORECASE)
+_TAU = re.compile(rf"^\s*({_NUM})\s*\*?\s*tau\s*$", re.IGNORECASE)
+
+
+def parse_quantity(text: str | float, unit: str = "") -> float:
+    """Parse ``"10k"``, ``"1n"``, ``"1e-9F"``, ``"4.7kohm"`` into a float in SI units.
+
+    Args:
+        text: the number, with an optional SI prefix and an optional unit name.
+        unit: the unit letters that may follow (``"s"``, ``"F"``, ``"ohm"``, ``"V2"``); others are errors.
+
+    Raises:
+        ValueError: the text is not a finite number with a known prefix.
+    """
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        m = _QTY.match(str(text))
+        if not m:
+            raise ValueError(f"cannot read {text!r} as a number: write e.g. 1e-3, 10m or 10ms")
+        num, prefix, rest = m.groups()
+        rest_l = rest.lower()
+        if unit and rest_l and rest_l != unit.lower():
+            # "ms" parses as prefix m + unit s; "m" alone is milli.
+            raise ValueError(f"unit {rest!r} in {text!r} is not {unit!r}")
+        if not unit and rest_l:
+            raise ValueError(f"unexpected unit {rest!r} in {text!r}")
+        value = float(num) * _SI[prefix.lower()]
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not finite")
+    return value
+
+
+def parse_time(text: str | float, tau_s: float | None = None) -> float:
+    """Parse a time in seconds (``1e-3``, ``10ms``, ``50us``) or in units of τ (``50tau``).
+
+    Args:
+        text: the time.
+        tau_s: the circuit time constant in seconds; needed only for ``...tau``.
+
+    Returns:
+        The time in seconds (float, finite, ≥ 0).
+    """
+    if isinstance(text, str):
+        m = _TAU.match(text)
+        if m:
+            if tau_s is None:
+                raise ValueError(f"{text!r} is in units of tau but no time constant is known here")
+            value = float(m.group(1)) * tau_s
+        else:
+            value = parse_quantity(text, unit="s")
+    else:
+        value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"time {text!r} must be finite and non-negative")
+    return value
+
+
+def format_si(value: float, unit: str = "") -> str:
+    """Format ``value`` with an SI prefix, e.g. ``format_si(2.5e-6, 's') == '2.5 µs'``."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g} {unit}".strip()
+    prefixes = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"),
+                (1e-9, "n"), (1e-12, "p"), (1e-15, "f")]
+    for scale, p in prefixes:
+        if abs(value) >= scale * 0.9995:
+            return f"{value / scale:.4g} {p}{unit}".strip()
+    return f"{value:.3g} {unit}".strip()
