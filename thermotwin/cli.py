@@ -120,6 +120,40 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_realise(args) -> int:
+    import numpy as np
+
+    from .circuit.design import design, error_floor, realised_matrix
+
+    problem, spec, _ = _problem_spec_config(args)
+    values = design(problem, spec)
+    real = realised_matrix(values, spec)
+    A_eff = real.A_eff
+    out = {
+        "d": problem.d,
+        "tau_s": values.nominal_tau_s,
+        "tau_eff_s": values.nominal_tau_s * (1 + (1 / spec.opamp.gain if spec.opamp.gain else 0.0)),
+        "scale": values.scale,
+        "b_scale": values.b_scale,
+        "dropped": values.report.get("dropped", 0),
+        "clipped": values.report.get("clipped", 0),
+        "quantisation_max_rel": values.report.get("quantisation_max_rel", 0.0),
+        "a_rel_frobenius": float(np.linalg.norm(A_eff - problem.A) / np.linalg.norm(problem.A)),
+        "error_floor": error_floor(problem, real),
+        "nonideal_fields": spec.nonideal_fields(),
+        "A_eff": A_eff.tolist(),
+        "b_eff": real.b_eff.tolist(),
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"realised d={out['d']} τ={out['tau_s']:g} s (effective {out['tau_eff_s']:g} s) scale s={out['scale']:g} "
+              f"b_scale={out['b_scale']:g}\n  ‖A_eff − A‖_F/‖A‖_F = {out['a_rel_frobenius']:.3g}; dropped "
+              f"{out['dropped']}, clipped {out['clipped']}; error floor {out['error_floor']:.3g}\n"
+              f"  non-ideal fields: {', '.join(out['nonideal_fields']) or 'none'}")
+    return 0
+
+
 def cmd_spec(args) -> int:
     from .circuit.spec import HardwareSpec, template_json
 
@@ -168,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("realise", help="the matrix the board actually computes, and its error floor")
+    _add_problem_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_realise)
 
     p = sub.add_parser("spec", help="print the default HardwareSpec (--template) or check a spec file")
     p.add_argument("--template", action="store_true", help="print the full default spec with field docs")

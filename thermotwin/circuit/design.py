@@ -139,6 +139,11 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
         RuntimeWarning: entries were dropped or clipped; the message gives the count and the error
             floor that results.
     """
+    unsupported = [f for f in ("opamp.gbw_hz", "opamp.v_sat_v", "opamp.slew_v_per_s", "adc_rate_hz")
+                   if f in spec.nonideal_fields()]
+    if unsupported:
+        raise ValueError(f"spec field {unsupported[0]!r} is not modelled yet (gain-bandwidth pole, rail "
+                         "saturation, slew and ADC sample rate are planned); set it to null")
     A = problem.A + mapping.damping * np.eye(problem.d)
     b = problem.b
     d = problem.d
@@ -264,3 +269,8 @@ def error_floor(problem: Problem, realised: Realised, damping: float = 0.0) -> f
     A = problem.A + damping * np.eye(problem.d)
     x = np.linalg.solve(A, problem.b)
     return float(np.linalg.norm(realised.x_fixed_point - x) / np.linalg.norm(x))
+
+
+def adc_readout(volts: np.ndarray, spec: HardwareSpec) -> np.ndarray:
+    """ADC quantisation of node voltages at read-out (all backends): ``adc_bits`` over ±v_range_v."""
+    return _dac(volts, spec.adc_bits, spec.v_range_v)

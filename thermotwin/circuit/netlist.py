@@ -93,6 +93,9 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
     grid = resolve_grid(problem, config, tau)
     v0 = initial_state(problem, config) * values.b_scale
     out_name = safe_name(output_file, OUTPUT_FILE)
+    # capacitor voltage v(s) − v(o) at t = 0: the summing node sits at V_os − V_i/A0
+    gain = spec.opamp.gain if spec.opamp.gain is not None else IDEAL_SPICE_GAIN
+    cap_ic = spec.opamp.offset_v - v0 * (1.0 + 1.0 / gain)
     kind = config.noise
     L: list[str] = []
     L.append(f"* thermotwin {__version__}: Appendix C integrator array (TNGD arXiv 2405.13817), d={d}")
@@ -109,7 +112,7 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
     for i in range(d):
         L.append(f"* --- node {i}")
         L.append(f"Xint{i} 0 s{i} o{i} tt_opamp")
-        L.append(f"Cint{i} s{i} o{i} {fmt(values.c[i])} IC={fmt(-v0[i])}")
+        L.append(f"Cint{i} s{i} o{i} {fmt(values.c[i])} IC={fmt(cap_ic[i])}")
         L.append(f"Xinv{i} 0 m{i} n{i} tt_opamp")
         L.append(f"Rii{i} o{i} m{i} {fmt(values.r_inv_in[i])}")
         L.append(f"Rif{i} m{i} n{i} {fmt(values.r_inv_fb[i])}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..circuit.design import Mapping, design
+from ..circuit.design import Mapping, adc_readout, design
 from ..circuit.netlist import OUTPUT_FILE, render_netlist
 from ..circuit.spec import HardwareSpec
 from ..errors import NgspiceError, NgspiceNotFoundError
@@ -144,7 +144,7 @@ def result_from_table(problem, spec, config, values, grid, times, volts, names, 
     else:
         volts = volts[:len(expect)]
     return SimResult(
-        backend=backend, times=expect, states=volts / values.b_scale, x_exact=problem.x_exact,
+        backend=backend, times=expect, states=adc_readout(volts, spec) / values.b_scale, x_exact=problem.x_exact,
         tau_s=values.nominal_tau_s, settle_s=grid.settle_s, wall_s=wall, seed=config.seed,
         noise=config.noise, spec_hash=spec.digest(), problem_hash=problem.digest(),
         b_scale=values.b_scale, A=np.asarray(problem.A), b=np.asarray(problem.b),

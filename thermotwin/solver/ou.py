@@ -21,7 +21,7 @@ import time
 import numpy as np
 import scipy.linalg
 
-from ..circuit.design import Mapping, Realised, design, realised_matrix
+from ..circuit.design import Mapping, Realised, adc_readout, design, realised_matrix
 from ..circuit.spec import HardwareSpec
 from ..problem import Problem
 from .config import SimConfig, initial_state, resolve_grid
@@ -156,7 +156,7 @@ def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: M
     v0 = initial_state(problem, config) * values.b_scale
     q = 2.0 * spec.kappa0_v2 / values.nominal_tau_s
     volts = simulate_realised(real, q, v0, grid, config)
-    states = volts / values.b_scale
+    states = adc_readout(volts, spec) / values.b_scale
     wall = time.perf_counter() - t0
     stats = {"noise_steps": grid.n_noise_steps, "output_steps": grid.n_out}
     if config.n_traj > 1:

@@ -141,7 +141,7 @@ class SimResult:
             "spec_hash": self.spec_hash,
             "problem_hash": self.problem_hash,
             "version": self.version,
-            "stats": self.stats,
+            "stats": {k: v for k, v in self.stats.items() if isinstance(v, (int, float, str, bool))},
         }
 
     def trace_csv(self) -> str:
