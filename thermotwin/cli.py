@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="simulate with the twin, ngspice or PySpice")
     _add_problem_args(p)
-    p.add_argument("--backend", default="twin", choices=["twin", "ngspice", "pyspice"])
+    p.add_argument("--backend", default="twin", choices=["twin", "twin-em", "ngspice", "pyspice"])
     p.add_argument("--out", help="directory for trace.csv and summary.json")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_simulate)

@@ -139,7 +139,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
         RuntimeWarning: entries were dropped or clipped; the message gives the count and the error
             floor that results.
     """
-    unsupported = [f for f in ("opamp.gbw_hz", "opamp.v_sat_v", "opamp.slew_v_per_s", "adc_rate_hz")
+    unsupported = [f for f in ("adc_rate_hz",)
                    if f in spec.nonideal_fields()]
     if unsupported:
         raise ValueError(f"spec field {unsupported[0]!r} is not modelled yet (gain-bandwidth pole, rail "

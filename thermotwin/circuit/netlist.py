@@ -13,11 +13,14 @@ Node names (index i = 0 … d−1):
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import __version__
 from ..problem import Problem, safe_name
-from . import spice_codes
+from . import opamp, spice_codes
+from .opamp import OpAmpParams
 from .design import ComponentValues, Mapping, design
 from .spec import IDEAL_SPICE_GAIN, HardwareSpec
 
@@ -30,22 +33,6 @@ def fmt(x: float) -> str:
     if x == 0:
         return "0"
     return repr(x).replace("e+", "e")
-
-
-def _opamp_subckt(spec: HardwareSpec) -> list[str]:
-    gain = spec.opamp.gain if spec.opamp.gain is not None else IDEAL_SPICE_GAIN
-    lines = [
-        "* op-amp macromodel: VCVS of DC gain A0"
-        + (" (ideal: A0 = %s)" % fmt(gain) if spec.opamp.gain is None else "")
-        + (", input offset" if spec.opamp.offset_v else ""),
-        ".subckt tt_opamp inp inn out",
-    ]
-    if spec.opamp.offset_v:
-        lines += [f"Vos inp inq DC {fmt(-spec.opamp.offset_v)}", f"Eamp out 0 inq inn {fmt(gain)}"]
-    else:
-        lines += [f"Eamp out 0 inp inn {fmt(gain)}"]
-    lines += [".ends tt_opamp"]
-    return lines
 
 
 def _pwl(times: np.ndarray, values: np.ndarray, per_line: int = 6) -> list[str]:
@@ -93,9 +80,16 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
     grid = resolve_grid(problem, config, tau)
     v0 = initial_state(problem, config) * values.b_scale
     out_name = safe_name(output_file, OUTPUT_FILE)
-    # capacitor voltage v(s) − v(o) at t = 0: the summing node sits at V_os − V_i/A0
-    gain = spec.opamp.gain if spec.opamp.gain is not None else IDEAL_SPICE_GAIN
-    cap_ic = spec.opamp.offset_v - v0 * (1.0 + 1.0 / gain)
+    op = OpAmpParams.from_spec(spec)
+    # initial state: capacitor voltage v(s) − v(o), pole nodes, inverter outputs (circuit_field)
+    from ..solver.circuit_field import field_params, initial_x
+
+    fp = field_params(values, spec)
+    if not np.isfinite(op.a0):
+        fp = dataclasses.replace(fp, op=np.array([IDEAL_SPICE_GAIN, *fp.op[1:]]))
+    x0 = initial_x(fp, v0)
+    cap_ic = x0[:d]
+    plus = "vos" if op.vos else "0"
     kind = config.noise
     L: list[str] = []
     L.append(f"* thermotwin {__version__}: Appendix C integrator array (TNGD arXiv 2405.13817), d={d}")
@@ -107,13 +101,17 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
              f"noise_step={fmt(grid.noise_step_s)} s")
     L.append("* conventions: shared/DESIGN.md 1.3; V_i = v(o{i}); n{i} = -V_i")
     L.append("")
-    L += _opamp_subckt(spec)
+    L.append(f"* op-amp macromodel (circuit/opamp.py): A0={'ideal' if not np.isfinite(op.a0) else fmt(op.a0)}"
+             f" GBW={spec.opamp.gbw_hz} Hz rails={spec.opamp.v_sat_v} V slew={spec.opamp.slew_v_per_s} V/s"
+             f" offset={fmt(op.vos)} V")
+    if op.vos:
+        L.append(f"Vos vos 0 DC {fmt(op.vos)}")
     L.append("")
     for i in range(d):
         L.append(f"* --- node {i}")
-        L.append(f"Xint{i} 0 s{i} o{i} tt_opamp")
+        L += opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", f"p{i}", op, fmt)
         L.append(f"Cint{i} s{i} o{i} {fmt(values.c[i])} IC={fmt(cap_ic[i])}")
-        L.append(f"Xinv{i} 0 m{i} n{i} tt_opamp")
+        L += opamp.spice_lines(f"inv{i}", plus, f"m{i}", f"n{i}", f"q{i}", op, fmt)
         L.append(f"Rii{i} o{i} m{i} {fmt(values.r_inv_in[i])}")
         L.append(f"Rif{i} m{i} n{i} {fmt(values.r_inv_fb[i])}")
         L.append(f"Vdac{i} din{i} 0 DC {fmt(values.v_in[i])}")
@@ -129,7 +127,13 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
         L.append(f"Rn{i} nn{i} s{i} {fmt(values.r_noise[i])}")
         L += _noise_source(i, spec, grid, tau, kind, config.seed, d)
     L.append("")
-    L.append(".ic " + " ".join(f"v(o{i})={fmt(v0[i])}" for i in range(d)))
+    ics = [f"v(o{i})={fmt(v0[i])}" for i in range(d)]
+    if op.has_pole:
+        ics += [f"v(p{i})={fmt(x0[d + i])}" for i in range(d)]
+        ics += [f"v(q{i})={fmt(x0[2 * d + i])}" for i in range(d)]
+        ics += [f"v(n{i})={fmt(x0[2 * d + i])}" for i in range(d)]
+    for k in range(0, len(ics), 8):
+        L.append(".ic " + " ".join(ics[k:k + 8]))
     L.append(".options " + " ".join(f"{k}={v}" for k, v in spice_codes.TRAN_OPTIONS.items())
              + (f" seed={int(config.seed)}" if kind in ("trrandom", "trnoise") else ""))
     L.append(f".tran {fmt(grid.dt_out_s)} {fmt(grid.t_end_s)} 0 {fmt(grid.max_step_s)} uic")

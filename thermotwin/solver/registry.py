@@ -17,6 +17,12 @@ def _twin(problem, spec, config, mapping):
     return run_twin(problem, spec, config, mapping)
 
 
+def _twin_em(problem, spec, config, mapping):
+    from .ou import run_twin
+
+    return run_twin(problem, spec, config, mapping, method="em")
+
+
 def _ngspice(problem, spec, config, mapping):
     from .ngspice import run_ngspice
 
@@ -31,6 +37,7 @@ def _pyspice(problem, spec, config, mapping):
 
 BACKENDS: dict[str, Callable[..., SimResult]] = {
     "twin": _twin,
+    "twin-em": _twin_em,
     "ngspice": _ngspice,
     "pyspice": _pyspice,
 }
