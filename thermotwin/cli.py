@@ -74,8 +74,25 @@ def cmd_simulate(args) -> int:
     from .solver.registry import simulate
 
     problem, spec, config = _problem_spec_config(args)
-    res = simulate(problem, spec, config, backend=args.backend)
-    summary = res.summary()
+    if args.ensemble > 1:
+        import numpy as np
+
+        from .solver.registry import simulate_ensemble
+
+        members, x_avg = simulate_ensemble(problem, spec, config, args.ensemble, backend=args.backend)
+        res = members[0]
+        summary = res.summary()
+        x = problem.x_exact
+        summary.update(
+            ensemble=args.ensemble,
+            x_mean=x_avg.tolist(),
+            rel_error=float(np.linalg.norm(x_avg - x) / np.linalg.norm(x)),
+            rel_error_members=[m.rel_error for m in members],
+            wall_s=float(sum(m.wall_s for m in members)),
+        )
+    else:
+        res = simulate(problem, spec, config, backend=args.backend)
+        summary = res.summary()
     if args.out:
         out = Path(args.out)
         atomic_write_text(out / "trace.csv", res.trace_csv())
@@ -86,7 +103,7 @@ def cmd_simulate(args) -> int:
         w = summary["average_window_s"]
         print(f"{res.backend}: d={res.d} τ={res.tau_s:g} s t_end={res.t_end_s:g} s ({res.t_end_s / res.tau_s:.1f} τ) "
               f"wall={res.wall_s:.3g} s\n  rel_error of the time average over [{w[0]:.3g}, {w[1]:.3g}] s: "
-              f"{res.rel_error:.4g}")
+              f"{summary['rel_error']:.4g}" + (f" (ensemble of {args.ensemble} boards)" if args.ensemble > 1 else ""))
     return 0
 
 
@@ -114,7 +131,11 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     dims = [int(x) for x in args.dims.split(",") if x.strip()]
-    result = run_bench(dims=dims, t_end=args.t_end, big=args.big, seed=args.seed, progress=not args.json)
+    from .circuit.spec import HardwareSpec
+
+    spec = HardwareSpec.load(args.spec) if args.spec else None
+    result = run_bench(dims=dims, t_end=args.t_end, big=args.big, seed=args.seed, progress=not args.json,
+                       saturating=args.saturating, spec=spec)
     if args.json:
         print(json.dumps(result))
     return 0
@@ -128,6 +149,16 @@ def cmd_realise(args) -> int:
     problem, spec, _ = _problem_spec_config(args)
     values = design(problem, spec)
     real = realised_matrix(values, spec)
+    ensemble_floor = None
+    if args.ensemble > 1:
+        from .circuit.design import Mapping
+
+        xs = []
+        for i in range(args.ensemble):
+            s_i = spec.replace(board_seed=spec.board_seed + i)
+            xs.append(realised_matrix(design(problem, s_i, Mapping(rounding="stochastic")), s_i).x_fixed_point)
+        x = problem.x_exact
+        ensemble_floor = float(np.linalg.norm(np.mean(xs, axis=0) - x) / np.linalg.norm(x))
     A_eff = real.A_eff
     out = {
         "d": problem.d,
@@ -141,6 +172,8 @@ def cmd_realise(args) -> int:
         "a_rel_frobenius": float(np.linalg.norm(A_eff - problem.A) / np.linalg.norm(problem.A)),
         "error_floor": error_floor(problem, real),
         "nonideal_fields": spec.nonideal_fields(),
+        "ensemble": args.ensemble,
+        "ensemble_error_floor": ensemble_floor,
         "A_eff": A_eff.tolist(),
         "b_eff": real.b_eff.tolist(),
     }
@@ -150,8 +183,24 @@ def cmd_realise(args) -> int:
         print(f"realised d={out['d']} τ={out['tau_s']:g} s (effective {out['tau_eff_s']:g} s) scale s={out['scale']:g} "
               f"b_scale={out['b_scale']:g}\n  ‖A_eff − A‖_F/‖A‖_F = {out['a_rel_frobenius']:.3g}; dropped "
               f"{out['dropped']}, clipped {out['clipped']}; error floor {out['error_floor']:.3g}\n"
-              f"  non-ideal fields: {', '.join(out['nonideal_fields']) or 'none'}")
+              f"  non-ideal fields: {', '.join(out['nonideal_fields']) or 'none'}"
+              + (f"\n  ensemble of {args.ensemble} boards (stochastic rounding): floor {ensemble_floor:.3g}"
+                 if ensemble_floor is not None else ""))
     return 0
+
+
+def cmd_validate(args) -> int:
+    from .io import atomic_write_json, atomic_write_text
+    from .validate import run_validate, table_markdown
+
+    dims = [int(x) for x in args.dims.split(",") if x.strip()]
+    rows = run_validate(dims=dims, t_end=args.t_end, seed=args.seed, progress=not args.json)
+    if args.out:
+        atomic_write_json(Path(args.out) / "validate.json", rows)
+        atomic_write_text(Path(args.out) / "validate.md", table_markdown(rows))
+    if args.json:
+        print(json.dumps(rows))
+    return 0 if all(r["ok"] for r in rows) else 1
 
 
 def cmd_spec(args) -> int:
@@ -181,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_args(p)
     p.add_argument("--backend", default="twin", choices=["twin", "twin-em", "ngspice", "pyspice"])
     p.add_argument("--out", help="directory for trace.csv and summary.json")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="average over K boards (board_seed+i, stochastic rounding, seed+i): error mitigation")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_simulate)
 
@@ -199,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dims", default="8,32,64", help="dimensions run on both (default 8,32,64)")
     p.add_argument("--t-end", default="1000tau", help="simulated time (default 1000tau)")
     p.add_argument("--big", type=int, default=1024, help="dimension run on the twin alone (0 = skip)")
+    p.add_argument("--saturating", type=int, default=32, help="d of the saturating-circuit bench (0 = skip)")
+    p.add_argument("--spec", help="HardwareSpec JSON for the benched board")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
@@ -206,7 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("realise", help="the matrix the board actually computes, and its error floor")
     _add_problem_args(p)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="also report the floor of the average over K boards with stochastic rounding")
     p.set_defaults(func=cmd_realise)
+
+    p = sub.add_parser("validate", help="twin against ngspice for every non-ideality, same seeds")
+    p.add_argument("--dims", default="4,16,32")
+    p.add_argument("--t-end", default="20tau")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="directory for validate.json and validate.md")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("spec", help="print the default HardwareSpec (--template) or check a spec file")
     p.add_argument("--template", action="store_true", help="print the full default spec with field docs")

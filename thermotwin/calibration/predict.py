@@ -96,7 +96,7 @@ def predict_for(problem, spec, config, mapping=None) -> ErrorPrediction:
 
     values = design(problem, spec, mapping or Mapping())
     real = realised_matrix(values, spec)
-    grid = resolve_grid(problem, config, values.nominal_tau_s)
+    grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
     q = 2.0 * spec.kappa0_v2 / values.nominal_tau_s
     Q = q * np.diag(real.noise_gain ** 2)
     v0 = initial_state(problem, config) * values.b_scale

@@ -32,14 +32,21 @@ class Mapping:
         out_of_range: what to do with entries whose resistance exceeds ``r_max_ohm``:
             ``"drop"`` (open circuit) or ``"clip"`` (use r_max_ohm).
         damping: λ ≥ 0; adds one resistor 1/(g·λ) from o_i to s_i (A → A + λI).
+        rounding: resistor (and DAC) quantisation: ``"nearest"`` level, or ``"stochastic"``
+            (round up with probability equal to the fractional part, drawn from the board seed),
+            which makes the programming error zero-mean so that averaging over boards
+            (``--ensemble``) turns an error ε into ~ε² (Aifer et al., arXiv 2401.16231).
     """
 
     scale: float | None = None
     b_scale: float | None = None
     out_of_range: str = "drop"
     damping: float = 0.0
+    rounding: str = "nearest"
 
     def __post_init__(self) -> None:
+        if self.rounding not in ("nearest", "stochastic"):
+            raise ValueError(f"mapping rounding = {self.rounding!r}: use 'nearest' or 'stochastic'")
         for name in ("scale", "b_scale"):
             v = getattr(self, name)
             if v is not None and not (np.isfinite(v) and v > 0):
@@ -110,19 +117,27 @@ class Realised:
         return np.linalg.solve(self.M, self.f) / self.b_scale
 
 
-def _quantise_conductance(gc: np.ndarray, spec: HardwareSpec) -> np.ndarray:
+def _round(t: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """Nearest integer, or stochastic rounding (unbiased) when a generator is given."""
+    if rng is None:
+        return np.rint(t)
+    lo = np.floor(t)
+    return lo + (rng.random(t.shape) < (t - lo))
+
+
+def _quantise_conductance(gc: np.ndarray, spec: HardwareSpec, rng=None) -> np.ndarray:
     gmin, gmax = 1.0 / spec.r_max_ohm, 1.0 / spec.r_min_ohm
     levels = 2 ** spec.resistor_bits - 1
     step = (gmax - gmin) / levels
-    k = np.clip(np.rint((gc - gmin) / step), 0, levels)
+    k = np.clip(_round((gc - gmin) / step, rng), 0, levels)
     return gmin + k * step
 
 
-def _dac(v: np.ndarray, bits: int | None, full_scale: float) -> np.ndarray:
+def _dac(v: np.ndarray, bits: int | None, full_scale: float, rng=None) -> np.ndarray:
     if bits is None:
         return v
     lsb = 2.0 * full_scale / 2 ** bits
-    return np.clip(np.rint(v / lsb) * lsb, -full_scale, full_scale - lsb)
+    return np.clip(_round(v / lsb, rng) * lsb, -full_scale, full_scale - lsb)
 
 
 def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -> ComponentValues:
@@ -139,11 +154,6 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
         RuntimeWarning: entries were dropped or clipped; the message gives the count and the error
             floor that results.
     """
-    unsupported = [f for f in ("adc_rate_hz",)
-                   if f in spec.nonideal_fields()]
-    if unsupported:
-        raise ValueError(f"spec field {unsupported[0]!r} is not modelled yet (gain-bandwidth pole, rail "
-                         "saturation, slew and ADC sample rate are planned); set it to null")
     A = problem.A + mapping.damping * np.eye(problem.d)
     b = problem.b
     d = problem.d
@@ -185,8 +195,10 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
             else:
                 gc = np.where(small, 1.0 / spec.r_max_ohm, gc)
                 report["clipped"] = n_small
+    tol_ss, round_ss = np.random.SeedSequence(spec.board_seed).spawn(2)
+    round_rng = np.random.default_rng(round_ss) if mapping.rounding == "stochastic" else None
     if spec.resistor_bits is not None:
-        gq = np.where(present, _quantise_conductance(gc, spec), 0.0)
+        gq = np.where(present, _quantise_conductance(gc, spec, round_rng), 0.0)
         rel = np.abs(gq - gc)[present] / gc[present]
         report["quantisation_max_rel"] = float(rel.max()) if rel.size else 0.0
         gc = gq
@@ -198,7 +210,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     with np.errstate(divide="ignore"):
         r_entry = np.where(present, 1.0 / np.where(present, gc, 1.0), np.inf)
     r_in = np.full(d, 1.0 / g)
-    v_in = _dac(-b * b_scale, spec.dac_bits, spec.v_range_v)
+    v_in = _dac(-b * b_scale, spec.dac_bits, spec.v_range_v, round_rng)
     r_noise = np.full(d, spec.r0_ohm)
     r_damp = np.full(d, np.inf)
     r_inv_in = np.full(d, spec.r0_ohm)
@@ -207,7 +219,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
 
     # Static board draw: fixed order of draws so that each component keeps its deviate.
     if spec.r_tolerance or spec.c_tolerance:
-        rng = np.random.default_rng(np.random.SeedSequence(spec.board_seed))
+        rng = np.random.default_rng(tol_ss)
         z_entry = rng.standard_normal((d, d))
         z_in, z_noise, z_inv_in, z_inv_fb, z_c = rng.standard_normal((5, d))
         t = spec.r_tolerance

@@ -49,7 +49,7 @@ def noise_plan(problem: Problem, spec: HardwareSpec, config, tau_s: float) -> tu
     """Noise step h (s) and number of steps for a run, shared by twin and netlist."""
     from ..solver.config import resolve_grid
 
-    grid = resolve_grid(problem, config, tau_s)
+    grid = resolve_grid(problem, config, tau_s, spec)
     return grid.noise_step_s, grid.n_noise_steps
 
 
@@ -77,7 +77,7 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
         values = design(problem, spec, mapping)
     d = problem.d
     tau = values.nominal_tau_s
-    grid = resolve_grid(problem, config, tau)
+    grid = resolve_grid(problem, config, tau, spec)
     v0 = initial_state(problem, config) * values.b_scale
     out_name = safe_name(output_file, OUTPUT_FILE)
     op = OpAmpParams.from_spec(spec)
@@ -192,5 +192,6 @@ def _noise_source(i: int, spec: HardwareSpec, grid, tau: float, kind: str, seed:
     if kind == "trrandom":
         sigma = volts_per_forcing * np.sqrt(q / h)
         code = spice_codes.TRRANDOM_TYPE["gaussian"]
-        return [f"Vn{i} nn{i} 0 DC 0 TRRANDOM({code} {fmt(h)} 0 0 {fmt(sigma)})"]
+        # TRRANDOM(TYPE TS TD PARAM1 PARAM2): for Gaussian PARAM1 is σ and PARAM2 the mean
+        return [f"Vn{i} nn{i} 0 DC 0 TRRANDOM({code} {fmt(h)} 0 {fmt(sigma)} 0)"]
     raise ValueError(f"noise kind {kind!r} has no SPICE source; use pwl, trnoise, trrandom or none")

@@ -5,6 +5,8 @@ ngspice manual (ngspice 39, section 4.1.8 "Transient noise source"):
         two-sided PSD NA²·NT, linearly interpolated between samples.
     TRRANDOM(TYPE TS TD PARAM1 PARAM2): TYPE 1 = uniform, 2 = Gaussian, 3 = exponential,
         4 = Poisson; a new value every TS, zero-order hold; repeatable with ``.options seed=N``.
+        For Gaussian, PARAM1 is the standard deviation and PARAM2 the mean (shared/DESIGN.md 3
+        writes "μ σ", which is the wrong order).
 """
 
 TRRANDOM_TYPE = {"uniform": 1, "gaussian": 2, "exponential": 3, "poisson": 4}

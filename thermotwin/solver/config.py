@@ -111,12 +111,14 @@ def initial_state(problem: Problem, config: SimConfig) -> np.ndarray:
     return v0
 
 
-def resolve_grid(problem: Problem, config: SimConfig, tau_s: float) -> Grid:
+def resolve_grid(problem: Problem, config: SimConfig, tau_s: float, spec=None) -> Grid:
     """Turn the config's times (seconds or τ multiples, or automatic) into a consistent grid.
 
     The output spacing is a whole number of noise steps and t_end a whole number of output
-    steps (t_end is rounded up to the grid; the result states the value used).
+    steps (t_end is rounded up to the grid; the result states the value used). With an ADC
+    sample rate in ``spec`` the output grid is the ADC's sampling grid.
     """
+    adc_period = None if spec is None or spec.adc_rate_hz is None else 1.0 / spec.adc_rate_hz
     v0 = initial_state(problem, config)
     t_settle = settling_time(problem, tau_s, v0)
     if config.t_end is None:
@@ -134,6 +136,11 @@ def resolve_grid(problem: Problem, config: SimConfig, tau_s: float) -> Grid:
         dt_out = parse_time(config.dt_out, tau_s)
         if dt_out <= 0:
             raise ValueError("dt_out must be > 0")
+        if adc_period is not None and not math.isclose(dt_out, adc_period, rel_tol=1e-9):
+            raise ValueError(f"dt_out {dt_out:g} s differs from the ADC sample period {adc_period:g} s "
+                             "(spec adc_rate_hz); drop --dt-out or change adc_rate_hz")
+    elif adc_period is not None:
+        dt_out = adc_period
     else:
         dt_out = max(h_target, t_end / DEFAULT_MAX_OUTPUT_POINTS)
         dt_out = math.ceil(dt_out / h_target * (1 - 1e-12)) * h_target

@@ -105,7 +105,7 @@ def run_ngspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping
         raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
                          "or pwl (same path as the twin)")
     values = design(problem, spec, mapping)
-    grid = resolve_grid(problem, config, values.nominal_tau_s)
+    grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
     text = render_netlist(problem, spec, config, mapping, values=values)
     t_render = time.perf_counter() - t0
     if keep_dir is not None:

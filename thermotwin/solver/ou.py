@@ -170,7 +170,7 @@ def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: M
 
     t0 = time.perf_counter()
     values = design(problem, spec, mapping)
-    grid = resolve_grid(problem, config, values.nominal_tau_s)
+    grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
     v0 = initial_state(problem, config) * values.b_scale
     q = 2.0 * spec.kappa0_v2 / values.nominal_tau_s
     op = OpAmpParams.from_spec(spec)

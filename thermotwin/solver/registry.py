@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from ..circuit.design import Mapping
 from ..circuit.spec import HardwareSpec
 from ..problem import Problem
@@ -49,3 +51,22 @@ def simulate(problem: Problem, spec: HardwareSpec | None = None, config: SimConf
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     return BACKENDS[backend](problem, spec or HardwareSpec(), config or SimConfig(), mapping)
+
+
+def simulate_ensemble(problem: Problem, spec: HardwareSpec, config: SimConfig, k: int, backend: str = "twin",
+                      mapping: Mapping = Mapping(rounding="stochastic")) -> tuple[list[SimResult], np.ndarray]:
+    """Error mitigation (Aifer et al., arXiv 2401.16231): K boards, each with its own board draw
+    (``board_seed + i``: tolerances and stochastic rounding) and noise seed (``seed + i``).
+
+    Returns the member results and the ensemble average of their time averages (d,).
+    """
+    import dataclasses
+
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"ensemble size {k!r} must be an integer ≥ 1")
+    members = []
+    for i in range(k):
+        s_i = spec.replace(board_seed=spec.board_seed + i)
+        c_i = dataclasses.replace(config, seed=config.seed + i)
+        members.append(simulate(problem, s_i, c_i, backend=backend, mapping=mapping))
+    return members, np.mean([m.x_mean for m in members], axis=0)
