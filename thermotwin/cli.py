@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -73,6 +74,20 @@ def cmd_simulate(args) -> int:
     from .io import atomic_write_json, atomic_write_text
     from .solver.registry import simulate
 
+    if args.calib:
+        if args.backend != "twin":
+            raise ValueError("--calib runs the fitted model, which only the twin backend can do; use --backend twin")
+        from .calibration.fit import Calibration
+        from .solver.config import SimConfig
+        from .solver.ou import run_twin_calibrated
+
+        cal = Calibration.load(args.calib)
+        config = SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise_step=args.noise_step, noise=args.noise,
+                           seed=args.seed, v0=args.v0, settle=args.settle, timeout_s=args.timeout)
+        res = run_twin_calibrated(cal, config)
+        summary = res.summary()
+        summary["calibration"] = args.calib
+        return _emit_simulation(args, res, summary)
     problem, spec, config = _problem_spec_config(args)
     if args.ensemble > 1:
         import numpy as np
@@ -93,6 +108,12 @@ def cmd_simulate(args) -> int:
     else:
         res = simulate(problem, spec, config, backend=args.backend)
         summary = res.summary()
+    return _emit_simulation(args, res, summary)
+
+
+def _emit_simulation(args, res, summary) -> int:
+    from .io import atomic_write_json, atomic_write_text
+
     if args.out:
         out = Path(args.out)
         atomic_write_text(out / "trace.csv", res.trace_csv())
@@ -103,7 +124,7 @@ def cmd_simulate(args) -> int:
         w = summary["average_window_s"]
         print(f"{res.backend}: d={res.d} τ={res.tau_s:g} s t_end={res.t_end_s:g} s ({res.t_end_s / res.tau_s:.1f} τ) "
               f"wall={res.wall_s:.3g} s\n  rel_error of the time average over [{w[0]:.3g}, {w[1]:.3g}] s: "
-              f"{summary['rel_error']:.4g}" + (f" (ensemble of {args.ensemble} boards)" if args.ensemble > 1 else ""))
+              f"{summary['rel_error']:.4g}" + (f" (ensemble of {args.ensemble} boards)" if summary.get("ensemble") else ""))
     return 0
 
 
@@ -203,6 +224,97 @@ def cmd_validate(args) -> int:
     return 0 if all(r["ok"] for r in rows) else 1
 
 
+def cmd_calibrate(args) -> int:
+    import warnings
+
+    from .calibration.fit import fit_ou
+    from .calibration.traces import read_trace
+    from .io import atomic_write_text
+    from .units import parse_time
+
+    trace = read_trace(args.trace, args.nodes)
+    tau, tau_source, nominal = None, "", None
+    if args.matrix or args.spec:
+        from .circuit.design import design
+        from .circuit.spec import HardwareSpec
+        from .problem import load_problem
+
+        spec = HardwareSpec.load(args.spec) if args.spec else HardwareSpec()
+        if args.matrix:
+            problem = load_problem(args.matrix, args.rhs)
+            if problem.d != trace.d:
+                raise ValueError(f"the trace has {trace.d} node columns but the matrix is {problem.d}×{problem.d}; "
+                                 "select the integrator outputs with --nodes")
+            values = design(problem, spec)
+            tau, tau_source = values.nominal_tau_s, "design of the nominal matrix on the spec"
+            nominal = (problem, values, spec)
+        else:
+            tau, tau_source = spec.r0_ohm * spec.c_farad, "spec R0·C"
+    dt = parse_time(args.dt, tau) if args.dt else None
+    skip = parse_time(args.skip, tau) if args.skip else 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        cal = fit_ou(trace, dt=dt, tau_s=tau, tau_source=tau_source, nominal=nominal, skip_s=skip)
+    for w in caught:
+        print(f"thermotwin: warning: {w.message}", file=sys.stderr)
+    atomic_write_text(args.output, cal.to_json())
+    if args.json:
+        print(cal.to_json().replace("\n", " "))
+    else:
+        M_se = max(max(r) for r in cal.drift_se_per_s)
+        print(f"calibrated {cal.d} nodes from {cal.n_samples} samples every {cal.dt_s:g} s ({cal.resampled or 'uniform'})\n"
+              f"  λ_min = {cal.lambda_min_per_s:.4g} ± {cal.lambda_min_se_per_s:.2g} 1/s; κ0 = {cal.kappa0_v2:.4g} ± "
+              f"{cal.kappa0_se_v2:.2g} V² (τ = {cal.tau_s:g} s: {cal.tau_source})\n"
+              f"  settling from 0 to 1e-1/1e-2/1e-3: " + " / ".join(f"{v:.3g} s" for v in cal.t_settle_s.values()) +
+              f"\n  residuals white: {cal.whiteness['white']} (max |autocorr|·√N = {cal.whiteness['max_abs_autocorr_z']:.2f})"
+              + (f"\n  against the nominal matrix: ‖A_eff − A‖_F/‖A‖_F = {cal.nominal['rel_frobenius']:.3g}, "
+                 f"max |z| = {cal.nominal['max_abs_z']:.2f}, fixed point off by {cal.nominal['fixed_point_rel_error']:.3g}"
+                 if cal.nominal else "")
+              + f"\n  wrote {args.output}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from .calibration.fit import Calibration
+    from .calibration.predict import predict_from_calibration, time_to_tolerance
+    from .io import atomic_write_text
+    from .units import parse_time
+
+    cal = Calibration.load(args.calib)
+    t_end = parse_time(args.t_end, cal.tau_s) if args.t_end else 20 * math.log(1e3) / cal.lambda_min_per_s
+    pred, _ = predict_from_calibration(cal, t_end)
+    t_tol = time_to_tolerance(cal, args.tol, args.prob)
+    out = {
+        "t_end_s": t_end, "settle_s": pred.settle_s, "floor": pred.floor,
+        "tol": args.tol, "prob": args.prob, "time_to_tol_s": t_tol,
+        "time_to_tol_total_s": t_tol + pred.settle_s if math.isfinite(t_tol) else math.inf,
+        "window_s": pred.window.tolist()[:: max(1, len(pred.window) // 50)],
+        "rel_error": pred.running.tolist()[:: max(1, len(pred.window) // 50)],
+    }
+    if args.out:
+        import io
+
+        buf = io.StringIO()
+        np.savetxt(buf, np.column_stack([pred.window + pred.settle_s, pred.window, pred.running, pred.running_bias,
+                                         pred.running_noise]), delimiter=",", comments="",
+                   header="time_s,window_s,rel_error_rms,bias,noise", fmt="%.8e")
+        atomic_write_text(Path(args.out) / "prediction.csv", buf.getvalue())
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"predicted rms relative error of the running average (after settling {pred.settle_s:.3g} s):")
+        for frac in (0.01, 0.1, 0.3, 1.0):
+            k = min(len(pred.window) - 1, max(1, int(frac * (len(pred.window) - 1))))
+            print(f"  T = {pred.window[k]:.3g} s: {pred.running[k]:.3g}")
+        print(f"  floor (A_eff against A): {pred.floor:.3g}")
+        print(f"  time to reach {args.tol:g} with probability {args.prob:g}: "
+              + (f"{t_tol:.3g} s of averaging ({out['time_to_tol_total_s']:.3g} s in all)" if math.isfinite(t_tol)
+                 else "never (the floor or the time limit forbids it)"))
+    return 0
+
+
 def cmd_spec(args) -> int:
     from .circuit.spec import HardwareSpec, template_json
 
@@ -232,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="directory for trace.csv and summary.json")
     p.add_argument("--ensemble", type=int, default=1, metavar="K",
                    help="average over K boards (board_seed+i, stochastic rounding, seed+i): error mitigation")
+    p.add_argument("--calib", help="run the twin on a fitted model (calib.json from `thermotwin calibrate`)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_simulate)
 
@@ -262,6 +375,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", type=int, default=1, metavar="K",
                    help="also report the floor of the average over K boards with stochastic rounding")
     p.set_defaults(func=cmd_realise)
+
+    p = sub.add_parser("calibrate", help="fit drift, fixed point and noise to a trace (CSV or ngspice raw)")
+    p.add_argument("trace", help="trace file: CSV (time, then node columns) or ngspice .raw (ASCII or binary)")
+    p.add_argument("--nodes", help="columns to use: glob(s) like 'v(o*)' or 're:regex', comma separated")
+    p.add_argument("--matrix", help="nominal matrix, to compare A_eff = M·τ against it")
+    p.add_argument("--rhs", help="nominal right-hand side")
+    p.add_argument("--spec", help="HardwareSpec JSON (τ, for κ0 and A_eff)")
+    p.add_argument("--dt", help="sampling interval for the fit (default: the trace's step); seconds or τ")
+    p.add_argument("--skip", help="leading time to drop")
+    p.add_argument("-o", "--output", required=True, help="calibration JSON to write")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("predict", help="accuracy versus time from a calibration")
+    p.add_argument("--calib", required=True)
+    p.add_argument("--t-end", help="horizon (seconds or τ multiples)")
+    p.add_argument("--tol", type=float, default=1e-2, help="relative tolerance (default 0.01)")
+    p.add_argument("--prob", type=float, default=0.9, help="probability of reaching it (default 0.9)")
+    p.add_argument("--out", help="directory for prediction.csv")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("validate", help="twin against ngspice for every non-ideality, same seeds")
     p.add_argument("--dims", default="4,16,32")

@@ -36,6 +36,8 @@ def _read_array(path: str | os.PathLike) -> np.ndarray:
             arr = np.load(p, allow_pickle=False)
         elif suffix in (".csv", ".txt"):
             text = p.read_text()
+            if not any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
+                raise InputError(f"{p}: the file is empty; give a matrix with at least one entry")
             delimiter = "," if "," in text else None
             arr = np.loadtxt(p, delimiter=delimiter, comments="#", ndmin=1, dtype=float)
         else:

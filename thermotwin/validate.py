@@ -37,7 +37,7 @@ def knob_specs(peak_v: float) -> dict[str, dict]:
         "opamp.gbw_hz=2e7": {"opamp": {"gbw_hz": 2e7}},
         "opamp.offset_v=1mV": {"opamp": {"offset_v": 1e-3}},
         f"opamp.v_sat_v={rails}": {"opamp": {"v_sat_v": rails}},
-        "opamp.slew=1e6 (gbw 2e7)": {"opamp": {"gbw_hz": 2e7, "slew_v_per_s": 1e6}},
+        "opamp.slew=2e5 (gbw 1e7)": {"opamp": {"gbw_hz": 1e7, "slew_v_per_s": 2e5}},
     }
     knobs["all together"] = {
         "r_tolerance": 0.01, "c_tolerance": 0.01, "resistor_bits": 10, "r_min_ohm": 100.0, "r_max_ohm": 1e5,

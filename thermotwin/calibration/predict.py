@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import scipy.linalg
 
@@ -101,3 +103,59 @@ def predict_for(problem, spec, config, mapping=None) -> ErrorPrediction:
     Q = q * np.diag(real.noise_gain ** 2)
     v0 = initial_state(problem, config) * values.b_scale
     return predict_error(real.M, real.f, Q, problem.x_exact, v0, grid.times, grid.settle_s, values.b_scale)
+
+
+def running_covariance(M: np.ndarray, Sigma: np.ndarray, T: float) -> np.ndarray:
+    """Cov(x̄_T) = (KΣ + ΣKᵀ)/T², K = ∫₀^T (T−u) e^{−Mu} du = M⁻¹[T − M⁻¹(I − e^{−MT})] (stationary start)."""
+    d = M.shape[0]
+    Minv = np.linalg.inv(M)
+    K = Minv @ (T * np.eye(d) - Minv @ (np.eye(d) - scipy.linalg.expm(-M * T)))
+    C = (K @ Sigma + Sigma @ K.T) / T ** 2
+    return 0.5 * (C + C.T)
+
+
+def predict_from_calibration(cal, t_end_s: float, n_points: int = 400, settle_s: float | None = None,
+                             v0: np.ndarray | None = None) -> tuple[ErrorPrediction, np.ndarray]:
+    """Accuracy versus time of a calibrated board: bias from M's spectrum, variance from D and M,
+    floor from A_eff against A (when the calibration was made against a nominal matrix).
+
+    Returns the prediction (relative to the true solution when known, else to the fitted x*) and
+    that reference solution in volts.
+    """
+    M, D, x_b = cal.M, cal.D, cal.x_star
+    x_ref = np.asarray(cal.nominal["x_nominal_v"]) if cal.nominal is not None and "x_nominal_v" in cal.nominal else x_b
+    v0 = np.zeros(cal.d) if v0 is None else v0
+    lmin = cal.lambda_min_per_s
+    if settle_s is None:
+        nx = np.linalg.norm(x_b)
+        settle_s = min(math.log(max(np.linalg.norm(v0 - x_b), 1e-300) / (1e-3 * nx)) / lmin, 0.5 * t_end_s) \
+            if lmin > 0 and nx > 0 else 0.0
+        settle_s = max(settle_s, 0.0)
+    times = np.linspace(0.0, t_end_s, n_points + 1)
+    pred = predict_error(M, M @ x_b, D, x_ref, v0, times, settle_s, scale=1.0)
+    return pred, x_ref
+
+
+def time_to_tolerance(cal, tol: float, prob: float = 0.9, t_max_s: float | None = None, n_grid: int = 200,
+                      n_mc: int = 4000, seed: int = 0) -> float:
+    """Shortest averaging window T (after settling, s) with P(‖x̄_T − x‖ ≤ tol‖x‖) ≥ prob, by Monte
+    Carlo over the Gaussian law of x̄_T; ``inf`` if the floor or t_max forbid it."""
+    M, D, x_b = cal.M, cal.D, cal.x_star
+    x_ref = np.asarray(cal.nominal["x_nominal_v"]) if cal.nominal is not None and "x_nominal_v" in cal.nominal else x_b
+    Sigma = scipy.linalg.solve_continuous_lyapunov(M, D)
+    Sigma = 0.5 * (Sigma + Sigma.T)
+    floor = x_b - x_ref
+    nx = np.linalg.norm(x_ref)
+    if np.linalg.norm(floor) >= tol * nx:
+        return math.inf
+    lmin = cal.lambda_min_per_s
+    t_max_s = t_max_s or 1e6 / max(lmin, 1e-300)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n_mc, cal.d))
+    for T in np.geomspace(0.01 / lmin, t_max_s, n_grid):
+        C = running_covariance(M, Sigma, T)
+        w, V = np.linalg.eigh(C)
+        samples = floor + (z * np.sqrt(np.clip(w, 0, None))) @ V.T
+        if np.mean(np.linalg.norm(samples, axis=1) <= tol * nx) >= prob:
+            return float(T)
+    return math.inf

@@ -154,10 +154,11 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
         RuntimeWarning: entries were dropped or clipped; the message gives the count and the error
             floor that results.
     """
-    A = problem.A + mapping.damping * np.eye(problem.d)
+    A_total = problem.A + mapping.damping * np.eye(problem.d)   # what the board should compute
+    A = problem.A                                               # what the entry resistors carry
     b = problem.b
     d = problem.d
-    amax = float(np.abs(A).max())
+    amax = float(max(np.abs(A).max(), mapping.damping))
     if mapping.scale is not None:
         s = mapping.scale
     elif spec.r_min_ohm is not None:
@@ -168,7 +169,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     report: dict = {"scale": s, "dropped": 0, "clipped": 0}
 
     # Voltage scaling: keep x* and b inside half the converter range (and the rails).
-    x_star = np.linalg.solve(A, b)
+    x_star = np.linalg.solve(A_total, b)
     peak = max(float(np.abs(x_star).max()), float(np.abs(b).max()), 1e-300)
     limit = 0.5 * spec.v_range_v
     if spec.opamp.v_sat_v is not None:
@@ -202,7 +203,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
         rel = np.abs(gq - gc)[present] / gc[present]
         report["quantisation_max_rel"] = float(rel.max()) if rel.size else 0.0
         gc = gq
-    if np.any(~present.any(axis=1)):
+    if mapping.damping == 0 and np.any(~present.any(axis=1)):
         row = int(np.flatnonzero(~present.any(axis=1))[0])
         raise ValueError(f"row {row} has no realisable entry within r_max_ohm = {spec.r_max_ohm}; "
                          "raise r_max_ohm or rescale the matrix")
@@ -212,7 +213,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     r_in = np.full(d, 1.0 / g)
     v_in = _dac(-b * b_scale, spec.dac_bits, spec.v_range_v, round_rng)
     r_noise = np.full(d, spec.r0_ohm)
-    r_damp = np.full(d, np.inf)
+    r_damp = np.full(d, np.inf if mapping.damping == 0 else 1.0 / (g * mapping.damping))
     r_inv_in = np.full(d, spec.r0_ohm)
     r_inv_fb = np.full(d, spec.r0_ohm)
     c = np.full(d, spec.c_farad)
@@ -221,11 +222,12 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     if spec.r_tolerance or spec.c_tolerance:
         rng = np.random.default_rng(tol_ss)
         z_entry = rng.standard_normal((d, d))
-        z_in, z_noise, z_inv_in, z_inv_fb, z_c = rng.standard_normal((5, d))
+        z_in, z_noise, z_inv_in, z_inv_fb, z_c, z_damp = rng.standard_normal((6, d))
         t = spec.r_tolerance
         r_entry = r_entry * (1 + t * z_entry)
         r_in = r_in * (1 + t * z_in)
         r_noise = r_noise * (1 + t * z_noise)
+        r_damp = r_damp * (1 + t * z_damp)
         r_inv_in = r_inv_in * (1 + t * z_inv_in)
         r_inv_fb = r_inv_fb * (1 + t * z_inv_fb)
         c = c * (1 + spec.c_tolerance * z_c)

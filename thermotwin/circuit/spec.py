@@ -68,6 +68,9 @@ class OpAmpSpec:
             raise ValueError(f"spec field 'opamp.offset_v' = {self.offset_v!r}: must be a finite number")
         _check_pos("opamp.v_sat_v", self.v_sat_v)
         _check_pos("opamp.slew_v_per_s", self.slew_v_per_s)
+        if self.slew_v_per_s is not None and self.gbw_hz is None:
+            raise ValueError("spec field 'opamp.slew_v_per_s' needs 'opamp.gbw_hz' (a static op-amp has no "
+                             "internal state to slew); set gbw_hz too")
 
     @property
     def is_ideal(self) -> bool:

@@ -108,20 +108,16 @@ def run_ngspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping
     grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
     text = render_netlist(problem, spec, config, mapping, values=values)
     t_render = time.perf_counter() - t0
-    if keep_dir is not None:
-        wd_ctx = None
-        wd = Path(keep_dir)
-    else:
-        wd_ctx = tempfile.TemporaryDirectory(prefix="thermotwin-ngspice-")
-        wd = Path(wd_ctx.name)
+    wd = Path(keep_dir) if keep_dir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-ngspice-"))
+    t1 = time.perf_counter()
+    # on failure the directory is kept so that the netlist the error names can be inspected
+    data = run_netlist_text(text, wd, timeout_s=config.timeout_s)
+    t_spice = time.perf_counter() - t1
     try:
-        t1 = time.perf_counter()
-        data = run_netlist_text(text, wd, timeout_s=config.timeout_s)
-        t_spice = time.perf_counter() - t1
         times, volts, names = read_wrdata(data)
     finally:
-        if wd_ctx is not None:
-            wd_ctx.cleanup()
+        if keep_dir is None:
+            shutil.rmtree(wd, ignore_errors=True)
     return result_from_table(problem, spec, config, values, grid, times, volts, names, "ngspice",
                              wall=time.perf_counter() - t0,
                              stats={"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text)})

@@ -1,0 +1,109 @@
+"""Reference netlists committed under ``netlists/`` and their stored ngspice runs under ``tests/data/``.
+
+Each case is a fixed problem, spec and simulation config; ``netlists/<name>.cir`` is the text
+:func:`thermotwin.render_netlist` made from it and, for cases with ``stored_run=True``,
+``tests/data/<name>.data`` is the ``wrdata`` table ``ngspice -b netlists/<name>.cir`` wrote.
+
+Regenerate after a deliberate change of the netlist writer (and review the diff!):
+
+    THERMOTWIN_REGEN_GOLDEN=1 python -m pytest -q tests/test_netlist.py tests/test_ngspice_oracles.py
+    # or, equivalently:
+    python tests/golden_cases.py
+
+The stored runs need ngspice to regenerate; the golden netlists do not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import thermotwin as tt
+
+ROOT = Path(__file__).resolve().parent.parent
+NETLIST_DIR = ROOT / "netlists"
+DATA_DIR = ROOT / "tests" / "data"
+REGEN = os.environ.get("THERMOTWIN_REGEN_GOLDEN") == "1"
+
+#: Fixed 3×3 non-symmetric matrix with one negative entry (A[0, 2]); eigenvalues 2.166, 2.071, 1.063.
+A_REF = np.array([[2.0, 0.5, -0.3],
+                  [0.2, 1.5, 0.4],
+                  [0.1, 0.6, 1.8]])
+B_REF = np.array([1.0, -0.5, 0.25])
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    name: str
+    problem: tt.Problem
+    spec: tt.HardwareSpec
+    config: tt.SimConfig
+    stored_run: bool
+
+    @property
+    def output_file(self) -> str:
+        return f"{self.name}.data"
+
+    @property
+    def netlist_path(self) -> Path:
+        return NETLIST_DIR / f"{self.name}.cir"
+
+    @property
+    def data_path(self) -> Path:
+        return DATA_DIR / f"{self.name}.data"
+
+    def render(self) -> str:
+        return tt.render_netlist(self.problem, self.spec, self.config, output_file=self.output_file)
+
+
+def ref_problem() -> tt.Problem:
+    return tt.Problem(A_REF, B_REF, name="ref_3x3")
+
+
+CASES = {
+    c.name: c
+    for c in (
+        GoldenCase("ref_3x3_pwl", ref_problem(), tt.HardwareSpec.ideal(),
+                   tt.SimConfig(t_end="3tau", seed=7, noise="pwl"), stored_run=True),
+        GoldenCase("ref_3x3_trrandom", ref_problem(), tt.HardwareSpec.ideal(),
+                   tt.SimConfig(t_end="3tau", seed=7, noise="trrandom"), stored_run=False),
+    )
+}
+
+
+def run_stored(case: GoldenCase, ngspice: str | None = None) -> Path:
+    """Run ``ngspice -b`` on the committed netlist in a scratch directory and return the data path
+    (inside a fresh temporary directory the caller owns)."""
+    exe = ngspice or shutil.which("ngspice")
+    wd = Path(tempfile.mkdtemp(prefix="thermotwin-golden-"))
+    shutil.copy(case.netlist_path, wd / case.netlist_path.name)
+    subprocess.run([exe, "-b", case.netlist_path.name], cwd=wd, check=True, capture_output=True,
+                   stdin=subprocess.DEVNULL, timeout=120)
+    return wd / case.output_file
+
+
+def regenerate(with_data: bool = True) -> list[Path]:
+    """Rewrite every golden netlist and (with ngspice available) every stored run."""
+    written = []
+    NETLIST_DIR.mkdir(exist_ok=True)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    for case in CASES.values():
+        case.netlist_path.write_text(case.render())
+        written.append(case.netlist_path)
+        if with_data and case.stored_run and shutil.which("ngspice"):
+            out = run_stored(case)
+            shutil.copy(out, case.data_path)
+            shutil.rmtree(out.parent)
+            written.append(case.data_path)
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover
+    for p in regenerate():
+        print(f"wrote {p}")

@@ -1,0 +1,200 @@
+"""Traces as users have them: CSV (``time`` then one column per node), ngspice raw files (ASCII
+and binary, as ``ngspice -b -r out.raw`` or ``write`` produce them), and thermotwin's own
+``trace.csv``. Non-uniform time steps are resampled onto a uniform grid by linear interpolation
+(:func:`uniform`), which is stated in the result; rows that go backwards in time are rejected.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Node voltages over time. times (n,) s; values (n, d) V; names (d,)."""
+
+    times: np.ndarray
+    values: np.ndarray
+    names: tuple[str, ...]
+    source: str = ""
+    resampled: str = ""            # how the grid was made uniform ("" if it already was)
+
+    @property
+    def d(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def dt(self) -> float:
+        return float(self.times[1] - self.times[0])
+
+    def select(self, pattern: str | None) -> "Trace":
+        """Keep the columns whose names match a glob (``v(o*)``) or regex (``re:...``) pattern;
+        several patterns separated by commas."""
+        if not pattern:
+            return self
+        keep = []
+        for k, name in enumerate(self.names):
+            for pat in pattern.split(","):
+                pat = pat.strip()
+                if pat.startswith("re:"):
+                    hit = re.fullmatch(pat[3:], name, flags=re.IGNORECASE) is not None
+                else:
+                    hit = fnmatch.fnmatch(name.lower(), pat.lower())
+                if hit:
+                    keep.append(k)
+                    break
+        if not keep:
+            raise InputError(f"{self.source}: no column matches --nodes {pattern!r}; columns are "
+                             f"{', '.join(self.names[:8])}{' …' if len(self.names) > 8 else ''}")
+        return Trace(self.times, self.values[:, keep], tuple(self.names[k] for k in keep), self.source,
+                     self.resampled)
+
+
+def _check(times, values, names, source) -> Trace:
+    times = np.asarray(times, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[0] != times.shape[0]:
+        raise InputError(f"{source}: time and value columns have different lengths")
+    if len(times) < 3:
+        raise InputError(f"{source}: only {len(times)} samples; a trace needs many (hundreds of τ)")
+    if not np.all(np.isfinite(times)) or not np.all(np.isfinite(values)):
+        bad = int(np.sum(~np.isfinite(values))) + int(np.sum(~np.isfinite(times)))
+        raise InputError(f"{source}: {bad} non-finite entries (NaN or inf); remove or repair those rows")
+    if np.any(np.diff(times) <= 0):
+        k = int(np.flatnonzero(np.diff(times) <= 0)[0])
+        raise InputError(f"{source}: time does not increase at row {k + 1} ({times[k]:g} → {times[k + 1]:g} s); "
+                         "sort the rows or remove duplicates")
+    return Trace(times, values, tuple(names), source)
+
+
+def read_csv(path: Path) -> Trace:
+    text = path.read_text()
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise InputError(f"{path}: empty trace")
+    header = [h.strip() for h in lines[0].split(",")]
+    if header[0].lower() != "time":
+        raise InputError(f"{path}: first column must be 'time' in seconds (got {header[0]!r})")
+    try:
+        data = np.loadtxt(lines[1:], delimiter=",", ndmin=2)
+    except ValueError as exc:
+        raise InputError(f"{path}: cannot read the numbers ({str(exc).splitlines()[0]})") from None
+    if data.shape[1] != len(header):
+        raise InputError(f"{path}: {data.shape[1]} columns but {len(header)} names in the header")
+    return _check(data[:, 0], data[:, 1:], header[1:], str(path))
+
+
+def read_raw(path: Path) -> Trace:
+    """ngspice raw file, ASCII (``Values:``) or binary (``Binary:``), real data."""
+    blob = path.read_bytes()
+    header = {}
+    names: list[str] = []
+    pos = 0
+    kind = None
+    while pos < len(blob):
+        end = blob.find(b"\n", pos)
+        if end < 0:
+            break
+        line = blob[pos:end].decode("latin-1").rstrip("\r")
+        pos = end + 1
+        if line.startswith("Binary:"):
+            kind = "binary"
+            break
+        if line.startswith("Values:"):
+            kind = "ascii"
+            break
+        if line.startswith("Variables:"):
+            nvar = int(header.get("no. variables", "0"))
+            for _ in range(nvar):
+                end = blob.find(b"\n", pos)
+                parts = blob[pos:end].decode("latin-1").split()
+                pos = end + 1
+                if len(parts) < 2:
+                    raise InputError(f"{path}: malformed variable list in the raw header")
+                names.append(parts[1])
+            continue
+        if ":" in line:
+            k, v = line.split(":", 1)
+            header[k.strip().lower()] = v.strip()
+    if kind is None or not names:
+        raise InputError(f"{path}: not an ngspice raw file (no Variables/Values/Binary section)")
+    if "complex" in header.get("flags", "").lower():
+        raise InputError(f"{path}: complex (AC) data; give a transient raw file")
+    nvar = len(names)
+    npts = int(header.get("no. points", "0"))
+    if kind == "binary":
+        need = npts * nvar * 8
+        if len(blob) - pos < need:
+            npts = (len(blob) - pos) // (nvar * 8)      # a run cut short: keep the whole rows
+        data = np.frombuffer(blob, dtype="<f8", count=npts * nvar, offset=pos).reshape(npts, nvar)
+    else:
+        tokens = blob[pos:].decode("latin-1").split()
+        try:
+            nums = []
+            k = 0
+            while k < len(tokens):
+                k += 1                                   # point index
+                row = [float(tokens[k + j]) for j in range(nvar)]
+                nums.append(row)
+                k += nvar
+        except (IndexError, ValueError):
+            if not nums:
+                raise InputError(f"{path}: malformed ASCII values") from None
+        data = np.array(nums)
+    if names[0].lower() != "time":
+        raise InputError(f"{path}: first raw variable is {names[0]!r}, not time: give a transient analysis")
+    return _check(data[:, 0], data[:, 1:], names[1:], str(path))
+
+
+def read_trace(path, nodes: str | None = None) -> Trace:
+    """Read a trace file (``.csv`` or ngspice ``.raw``) and select node columns."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such trace file")
+    try:
+        head = p.open("rb").read(64)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+    if head.startswith(b"Title:") or p.suffix.lower() == ".raw":
+        tr = read_raw(p)
+        if nodes is None:
+            volt = [n for n in tr.names if n.lower().startswith("v(")]
+            if volt and len(volt) < len(tr.names):
+                nodes = ",".join(volt).replace("(", "[(]").replace(")", "[)]")
+    else:
+        tr = read_csv(p)
+    return tr.select(nodes)
+
+
+def uniform(trace: Trace, dt: float | None = None, rtol: float = 1e-6) -> Trace:
+    """The trace on a uniform grid of step ``dt`` (default: the median step).
+
+    Already-uniform traces at that step are returned unchanged; otherwise linear interpolation
+    (stated in ``Trace.resampled``). Downsampling picks every k-th sample when dt is a multiple.
+    """
+    steps = np.diff(trace.times)
+    med = float(np.median(steps))
+    uniform_now = np.allclose(steps, med, rtol=rtol, atol=0)
+    if dt is None or np.isclose(dt, med, rtol=rtol):
+        if uniform_now:
+            return trace
+        dt = med
+    if uniform_now:
+        k = dt / med
+        if abs(k - round(k)) < 1e-6 and round(k) >= 1:
+            k = int(round(k))
+            return Trace(trace.times[::k], trace.values[::k], trace.names, trace.source,
+                         f"every {k}th sample")
+    n = int(np.floor((trace.times[-1] - trace.times[0]) / dt + 1e-9)) + 1
+    if n < 3:
+        raise InputError(f"{trace.source}: a step of {dt:g} s leaves fewer than 3 samples")
+    t = trace.times[0] + dt * np.arange(n)
+    vals = np.column_stack([np.interp(t, trace.times, trace.values[:, k]) for k in range(trace.d)])
+    return Trace(t, vals, trace.names, trace.source, f"linear interpolation onto a {dt:g} s grid")
