@@ -6,7 +6,7 @@ set -euo pipefail
 VENV="${1:-.venv}"
 APT_PKGS="ngspice libngspice0 libngspice0-dev"
 
-if ! command -v ngspice >/dev/null 2>&1; then
+if ! command -v ngspice >/dev/null 2>&1 || ! ldconfig -p 2>/dev/null | grep -q "libngspice.so "; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing $APT_PKGS from Debian"
     apt-get update -qq

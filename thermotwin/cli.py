@@ -12,6 +12,9 @@ import math
 import sys
 from pathlib import Path
 
+#: Modules that add subcommands (see build_parser).
+EXTRA_COMMAND_MODULES = (".sweep", ".timing", ".factored")
+
 EXIT_INPUT = 2
 EXIT_SIM = 3
 
@@ -130,6 +133,23 @@ def _emit_simulation(args, res, summary) -> int:
 
 def cmd_report(args) -> int:
     from .report import make_report
+
+    if getattr(args, "calib", None):
+        from .calibration.fit import Calibration
+        from .calibration.traces import read_trace
+        from .report import make_calibrated_report
+
+        if not args.trace:
+            raise ValueError("report --calib needs --trace HELDOUT (a run the calibration did not see)")
+        s = make_calibrated_report(Calibration.load(args.calib), read_trace(args.trace, args.nodes), args.out)
+        if args.json:
+            print(json.dumps(s))
+        else:
+            print(f"held-out running error at the end: measured {s['final_measured']:.4g}, predicted "
+                  f"{s['final_predicted']:.4g} (floor {s['floor']:.3g}); measured/predicted over the second half of "
+                  f"the window: median {s['ratio_median_second_half']:.3f}, worst {s['ratio_max_dev_second_half']:.1%} off"
+                  f"\n  report written to {args.out}/")
+        return 0
 
     problem, spec, config = _problem_spec_config(args)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -329,7 +349,9 @@ def cmd_spec(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    ap = argparse.ArgumentParser(prog="thermotwin", description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="thermotwin", description="Circuit simulator and digital twin of thermodynamic "
+                                 "(Langevin) analog linear solvers: netlists, ngspice/PySpice runs, an exact OU twin, "
+                                 "non-ideal hardware, calibration and accuracy reports.")
     ap.add_argument("--version", action="version", version=f"thermotwin {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -357,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default="report", help="output directory (default ./report)")
         p.add_argument("--backends", default="twin,ngspice", help="comma-separated backends (default twin,ngspice)")
         p.add_argument("--json", action="store_true", help="print the summary as JSON")
+        if name == "report":
+            p.add_argument("--calib", help="calibration JSON: overlay its prediction on a held-out --trace")
+            p.add_argument("--trace", help="held-out trace (CSV or ngspice raw) for --calib")
+            p.add_argument("--nodes", help="trace columns to use (glob or re:regex)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("bench", help="wall time of the twin against ngspice on the same circuit")
@@ -404,6 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="directory for validate.json and validate.md")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
+
+    # Commands that live in their own modules: each exposes add_parser(subparsers), which sets
+    # func; the module must import its heavy dependencies lazily.
+    import importlib
+
+    for modname in EXTRA_COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(modname, __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(__package__ + "."):
+                continue            # not written yet
+            raise
+        mod.add_parser(sub)
 
     p = sub.add_parser("spec", help="print the default HardwareSpec (--template) or check a spec file")
     p.add_argument("--template", action="store_true", help="print the full default spec with field docs")
