@@ -36,6 +36,8 @@ def _add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--v0", default="zero", choices=["zero", "rhs"], help="initial state (default zero)")
     p.add_argument("--settle", help="start of the averaging window (default: settling time to 1e-3)")
     p.add_argument("--timeout", type=float, default=600.0, help="SPICE wall-clock limit in seconds")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override one spec field, e.g. --set opamp.gain=1e4 --set resistor_bits=null (repeatable)")
 
 
 def _problem_spec_config(args):
@@ -53,6 +55,15 @@ def _problem_spec_config(args):
         changes["c_farad"] = parse_quantity(args.c, "F")
     if args.kappa0 is not None:
         changes["kappa0_v2"] = parse_quantity(args.kappa0, "V2")
+    for item in getattr(args, "set", []) or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r}: write FIELD=VALUE, e.g. --set opamp.gain=1e4")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"--set {item!r}: the value must be a number, true/false or null") from None
+        changes[key.strip()] = value
     if changes:
         spec = spec.replace(**changes)
     config = SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise_step=args.noise_step, noise=args.noise,
