@@ -170,7 +170,7 @@ def make_calibrated_report(cal, trace, out_dir) -> dict:
     if tr.d != cal.d:
         raise ValueError(f"the held-out trace has {tr.d} node columns, the calibration {cal.d}; select them with --nodes")
     M, D, x_b = cal.M, cal.D, cal.x_star
-    x_ref = np.asarray(cal.nominal["x_nominal_v"]) if cal.nominal and "x_nominal_v" in cal.nominal else x_b
+    x_ref = cal.x_reference
     t = tr.times - tr.times[0]
     v0 = tr.values[0]
     lmin = cal.lambda_min_per_s

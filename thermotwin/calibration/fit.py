@@ -74,6 +74,14 @@ class Calibration:
     def x_star(self) -> np.ndarray:
         return np.asarray(self.fixed_point_v, dtype=float)
 
+    @property
+    def x_reference(self) -> np.ndarray:
+        """The solution errors are measured against: the nominal A⁻¹b (volts) when the fit was
+        made against a nominal matrix, else the fitted fixed point."""
+        if self.nominal is not None and "x_nominal_v" in self.nominal:
+            return np.asarray(self.nominal["x_nominal_v"], dtype=float)
+        return self.x_star
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 

@@ -123,7 +123,7 @@ def predict_from_calibration(cal, t_end_s: float, n_points: int = 400, settle_s:
     that reference solution in volts.
     """
     M, D, x_b = cal.M, cal.D, cal.x_star
-    x_ref = np.asarray(cal.nominal["x_nominal_v"]) if cal.nominal is not None and "x_nominal_v" in cal.nominal else x_b
+    x_ref = cal.x_reference
     v0 = np.zeros(cal.d) if v0 is None else v0
     lmin = cal.lambda_min_per_s
     if settle_s is None:
@@ -141,7 +141,7 @@ def time_to_tolerance(cal, tol: float, prob: float = 0.9, t_max_s: float | None 
     """Shortest averaging window T (after settling, s) with P(‖x̄_T − x‖ ≤ tol‖x‖) ≥ prob, by Monte
     Carlo over the Gaussian law of x̄_T; ``inf`` if the floor or t_max forbid it."""
     M, D, x_b = cal.M, cal.D, cal.x_star
-    x_ref = np.asarray(cal.nominal["x_nominal_v"]) if cal.nominal is not None and "x_nominal_v" in cal.nominal else x_b
+    x_ref = cal.x_reference
     Sigma = scipy.linalg.solve_continuous_lyapunov(M, D)
     Sigma = 0.5 * (Sigma + Sigma.T)
     floor = x_b - x_ref

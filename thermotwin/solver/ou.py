@@ -256,8 +256,7 @@ def run_twin_calibrated(cal, config: SimConfig) -> SimResult:
     v0 = initial_state(prob, config)
     B = psd_factor(0.5 * (D + D.T))
     x = simulate_linear(M, M @ x_b, B, 1.0, v0, grid, config)
-    x_ref = (np.asarray(cal.nominal["x_nominal_v"]) if cal.nominal is not None and "x_nominal_v" in cal.nominal
-             else x_b)
+    x_ref = cal.x_reference
     stats = {"path": "calibrated", "noise_steps": grid.n_noise_steps}
     if config.n_traj > 1:
         stats["states_all"] = x
