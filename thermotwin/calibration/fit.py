@@ -291,7 +291,9 @@ def _compare_nominal(M, M_se, x, tau_s, nominal) -> dict:
         "implied_resistor_rel_error_rms": float(np.sqrt(np.mean(implied_r[off] ** 2))) if off.any() else 0.0,
         "implied_resistor_rel_error_max": float(np.max(np.abs(implied_r[off]))) if off.any() else 0.0,
         "diagonal_leak_mean": float(np.mean(leak)),
-        "implied_opamp_gain": float(np.mean(gtot_over_g) / np.mean(leak)) if significant and np.mean(leak) > 0 else None,
+        # A_eff,ii = (A_ii + g_tot,i/(g·A0))/(1 + 1/A0) ⇒ A_eff,ii − A_ii ≈ (g_tot,i/g − A_ii)/A0
+        "implied_opamp_gain": (float(np.mean(gtot_over_g - np.diag(A)) / np.mean(leak))
+                               if significant and np.mean(leak) > 0 else None),
         "fixed_point_rel_error": float(np.linalg.norm(x - x_nom) / np.linalg.norm(x_nom)),
         "x_nominal_v": x_nom.tolist(),
     }

@@ -16,6 +16,10 @@ import numpy as np
 from ..errors import InputError
 
 
+def _natural_key(name: str):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
 @dataclass(frozen=True)
 class Trace:
     """Node voltages over time. times (n,) s; values (n, d) V; names (d,)."""
@@ -39,17 +43,17 @@ class Trace:
         several patterns separated by commas."""
         if not pattern:
             return self
-        keep = []
-        for k, name in enumerate(self.names):
-            for pat in pattern.split(","):
-                pat = pat.strip()
-                if pat.startswith("re:"):
-                    hit = re.fullmatch(pat[3:], name, flags=re.IGNORECASE) is not None
-                else:
-                    hit = fnmatch.fnmatch(name.lower(), pat.lower())
-                if hit:
+        # patterns in the order given; within one pattern, natural order of the names (v(o2) before
+        # v(o10)), because simulators list nodes in their own order (ngspice -r does)
+        keep: list[int] = []
+        for pat in (p.strip() for p in pattern.split(",") if p.strip()):
+            if pat.startswith("re:"):
+                hits = [k for k, n in enumerate(self.names) if re.fullmatch(pat[3:], n, flags=re.IGNORECASE)]
+            else:
+                hits = [k for k, n in enumerate(self.names) if fnmatch.fnmatch(n.lower(), pat.lower())]
+            for k in sorted(hits, key=lambda k: _natural_key(self.names[k])):
+                if k not in keep:
                     keep.append(k)
-                    break
         if not keep:
             raise InputError(f"{self.source}: no column matches --nodes {pattern!r}; columns are "
                              f"{', '.join(self.names[:8])}{' …' if len(self.names) > 8 else ''}")
@@ -159,15 +163,14 @@ def read_trace(path, nodes: str | None = None) -> Trace:
     if not p.exists():
         raise InputError(f"{p}: no such trace file")
     try:
-        head = p.open("rb").read(64)
+        with p.open("rb") as fh:
+            head = fh.read(64)
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror})") from None
     if head.startswith(b"Title:") or p.suffix.lower() == ".raw":
         tr = read_raw(p)
-        if nodes is None:
-            volt = [n for n in tr.names if n.lower().startswith("v(")]
-            if volt and len(volt) < len(tr.names):
-                nodes = ",".join(volt).replace("(", "[(]").replace(")", "[)]")
+        if nodes is None and any(n.lower().startswith("v(") for n in tr.names):
+            nodes = r"re:v\(.*\)"                 # node voltages only, in natural node order
     else:
         tr = read_csv(p)
     return tr.select(nodes)

@@ -145,9 +145,10 @@ class SimResult:
         }
 
     def trace_csv(self) -> str:
-        """CSV text: column ``time`` in seconds, then one column per node ``v0`` … ``v{d-1}``."""
+        """CSV text: column ``time`` in seconds, then the node voltages ``v0`` … ``v{d-1}`` in volts
+        (what the board's outputs carry: ``states × b_scale``), the form ``calibrate`` reads."""
         buf = io.StringIO()
         header = "time," + ",".join(f"v{i}" for i in range(self.d))
-        np.savetxt(buf, np.column_stack([self.times, self.states]), delimiter=",", header=header,
+        np.savetxt(buf, np.column_stack([self.times, self.states * self.b_scale]), delimiter=",", header=header,
                    comments="", fmt="%.12e")
         return buf.getvalue()
