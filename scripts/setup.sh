@@ -23,5 +23,5 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q -e ".[test,dask]"
+"$VENV/bin/python" -m pip install -q -e ".[test,dask,timing]"
 echo "setup: done ($("$VENV/bin/python" -c 'import thermotwin; print("thermotwin", thermotwin.__version__)'))"

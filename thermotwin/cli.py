@@ -102,6 +102,11 @@ def cmd_simulate(args) -> int:
         summary = res.summary()
         summary["calibration"] = args.calib
         return _emit_simulation(args, res, summary)
+    if args.matrix and Path(args.matrix).suffix.lower() == ".npz":   # factored problem (J, H, damping, g)
+        from .factored import simulate_npz
+
+        res = simulate_npz(args)
+        return _emit_simulation(args, res, res.summary())
     problem, spec, config = _problem_spec_config(args)
     if args.ensemble > 1:
         import numpy as np

@@ -1,0 +1,256 @@
+"""The scaled-up TNGD board (three arrays J_f, H_L, J_fᵀ; shared/DESIGN.md 1.3) and what it computes.
+
+Topology (DESIGN 1.3, "scaled-up TNGD form"): a memoryless inverting summing stage per row of J_f
+computes y = J₁ V, a second one per row of H_L computes z = H' y, and the J_fᵀ array feeds z into the
+N integrators' summing nodes, next to the damping resistor 1/(gλ), the DAC input resistor and the
+noise resistor. Signs are carried by inverters, as in the dense mapping. b·d_z(b·d_z + 2N)
+programmable resistors: J₁ and J₂ = J_fᵀ are two physical arrays.
+
+Non-idealities (``HardwareSpec`` fields; 0/None is ideal):
+
+* ``r_tolerance``: every programmable resistor of the three arrays gets R(1 + t·z), z from its own
+  stream of ``board_seed`` (J₁, H, J₂ and the per-node parts spawn separate streams), so J₁ ≠ J₂ and
+  H' is no longer symmetric — still low rank: F = λI + J₂ᵀH'J₁. The per-node resistors (damping,
+  input, noise) are assumed precision parts unless ``node_tolerance=True`` (then λ varies per node:
+  a diagonal effect).
+* ``resistor_bits`` / ``r_min_ohm`` / ``r_max_ohm``: conductances g·|entry| quantised on the
+  spec's grid (``nearest`` keeps J₁ = J₂ and H symmetric; ``stochastic`` rounds each array
+  independently), entries needing more than r_max dropped or clipped; the damping resistor is
+  rounded to the nearest level. With r_min_ohm the scale s puts the largest entry of each array at
+  r_min (the two J arrays and λ share the integrator's scale).
+* ``opamp.gain`` A0: each summing stage's gain becomes 1/(1 + (1 + Σ|row|)/A0) (a row scaling of J₁
+  and H', keeps the factored form); at the integrators the leak g_tot,i/(g·A0) (DESIGN 1.4) adds a
+  per-node diagonal term and τ scales by (1 + 1/A0).
+* ``c_tolerance``: C_i = C(1 + t_c z): row i of the drift and its noise scale by C/C_i.
+* ``dac_bits`` on g, ``adc_bits``/``adc_rate_hz`` at read-out (applied by the solver).
+
+Not modelled at this scale (an error): op-amp gain–bandwidth, rails, slew and input offset.
+
+The result, in τ units and problem units (volts / b_scale):
+
+    dV/dt' = −(diag(d) + diag(row) J₂ᵀ H' J₁) V + f + sqrt(2κ) diag(noise_gain) ξ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from .design import _dac, _quantise_conductance
+from .spec import HardwareSpec
+
+#: Rows of an r×N array processed per block (bounded temporaries).
+_BLOCK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class FactoredBoard:
+    """What a factored board computes (see the module docstring for the equation).
+
+    Attributes:
+        J1, J2: (r, N) realised arrays (``J2 is J1`` when they are identical). H: (r, r) realised H'.
+        d: (N,) diagonal of the drift. row: (N,) row scaling of the low-rank term (C/C_i).
+        f: (N,) forcing, problem units. noise_gain: (N,) per-node noise factor.
+        kappa: κ0/b_scale² (problem units). tau_s: nominal τ = C/g. b_scale: volts per problem unit.
+        symmetric: the drift is λ̄I + c·JᵀHJ with H symmetric (the fast exact path applies).
+        has_diagonal: d is not uniform (the diagonal path is needed).
+        extra_arrays: r×N arrays the realisation allocates (0, 1 or 2).
+        report: what the mapping did (scale, dropped, clipped, quantisation, stage gains, leak).
+    """
+
+    J1: np.ndarray | None
+    H: np.ndarray | None
+    J2: np.ndarray | None
+    d: np.ndarray | None
+    row: np.ndarray | None
+    f: np.ndarray | None
+    noise_gain: np.ndarray | None
+    kappa: float
+    tau_s: float
+    b_scale: float
+    symmetric: bool
+    has_diagonal: bool
+    extra_arrays: int
+    report: dict = field(default_factory=dict)
+
+    def dense_drift(self) -> np.ndarray:
+        """diag(d) + diag(row) J₂ᵀ H' J₁ as an N×N array (tests, small N only)."""
+        N = self.J1.shape[1]
+        if N > 5000:
+            raise InputError(f"N = {N} is too large to assemble the drift densely")
+        return np.diag(self.d) + self.row[:, None] * (self.J2.T @ self.H @ self.J1)
+
+
+def _check_supported(spec: HardwareSpec) -> None:
+    op = spec.opamp
+    for name, bad in (("opamp.gbw_hz", op.gbw_hz is not None), ("opamp.v_sat_v", op.v_sat_v is not None),
+                      ("opamp.slew_v_per_s", op.slew_v_per_s is not None), ("opamp.offset_v", op.offset_v != 0)):
+        if bad:
+            raise InputError(f"spec field {name!r} is not modelled for factored problems (it needs a state per "
+                             "op-amp or shifts every stage); run the dense twin at small N or set it to ideal")
+
+
+def _realise_array(X: np.ndarray, gscale: float, spec: HardwareSpec, tol_rng, round_rng, out_of_range: str,
+                   report: dict, name: str) -> np.ndarray:
+    """Entries → conductances gscale·|x| → range, quantisation, tolerance → realised entries."""
+    out = np.empty_like(X)
+    rows = max(1, _BLOCK_BYTES // (8 * X.shape[1]))
+    dropped = clipped = 0
+    qmax = 0.0
+    t = spec.r_tolerance
+    for i in range(0, X.shape[0], rows):
+        xc = X[i:i + rows]
+        gc = gscale * np.abs(xc)
+        present = gc > 0
+        if spec.r_min_ohm is not None and np.any(gc > (1.0 / spec.r_min_ohm) * (1 + 1e-12)):
+            raise InputError(f"array {name} needs resistors below r_min_ohm = {spec.r_min_ohm:g}")
+        if spec.r_max_ohm is not None:
+            small = present & (gc < 1.0 / spec.r_max_ohm)
+            n_small = int(small.sum())
+            if n_small and out_of_range == "drop":
+                gc[small] = 0.0
+                present &= ~small
+                dropped += n_small
+            elif n_small:
+                gc[small] = 1.0 / spec.r_max_ohm
+                clipped += n_small
+        if spec.resistor_bits is not None:
+            gq = np.where(present, _quantise_conductance(gc, spec, round_rng), 0.0)
+            if present.any():
+                qmax = max(qmax, float((np.abs(gq - gc)[present] / gc[present]).max()))
+            gc = gq
+        if t:
+            gc = gc / (1.0 + t * tol_rng.standard_normal(gc.shape))
+        out[i:i + rows] = np.sign(xc) * gc / gscale
+    report[f"{name}_dropped"] = dropped
+    report[f"{name}_clipped"] = clipped
+    if spec.resistor_bits is not None:
+        report[f"{name}_quantisation_max_rel"] = qmax
+    return out
+
+
+def _col_abs_sum(X: np.ndarray) -> np.ndarray:
+    rows = max(1, _BLOCK_BYTES // (8 * X.shape[1]))
+    acc = np.zeros(X.shape[1])
+    for i in range(0, X.shape[0], rows):
+        acc += np.abs(X[i:i + rows]).sum(axis=0)
+    return acc
+
+
+def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
+                     node_tolerance: bool = False, dry_run: bool = False) -> FactoredBoard:
+    """Map a :class:`~thermotwin.solver.factored.FactoredProblem` onto the three-array board.
+
+    Cost O(r·N) (one pass per perturbed array, bounded temporaries). With ``dry_run`` only τ and
+    the structural flags are computed (nothing of size r×N is allocated), for memory planning.
+
+    Raises:
+        InputError: unsupported op-amp fields; damping not realisable in the resistor range.
+    """
+    if rounding not in ("nearest", "stochastic"):
+        raise ValueError(f"rounding {rounding!r}: use 'nearest' or 'stochastic'")
+    if out_of_range not in ("drop", "clip"):
+        raise ValueError(f"out_of_range {out_of_range!r}: use 'drop' or 'clip'")
+    _check_supported(spec)
+    J, H, lam = problem.J, problem.H, problem.damping
+    N = J.shape[1]
+    jmax, hmax = problem.abs_max_J, float(np.abs(H).max())
+    R0 = spec.r0_ohm
+    if spec.r_min_ohm is not None:
+        s_int = R0 / (spec.r_min_ohm * max(jmax, lam))
+        s_h = R0 / (spec.r_min_ohm * hmax) if hmax > 0 else 1.0
+    else:
+        s_int = s_h = 1.0
+    g_int, g_h = s_int / R0, s_h / R0
+    tau = spec.c_farad / g_int
+    inv_a0 = 0.0 if spec.opamp.gain is None else 1.0 / spec.opamp.gain
+    t = spec.r_tolerance
+    quant = spec.resistor_bits is not None
+    stochastic = quant and rounding == "stochastic"
+    touched = quant or spec.r_max_ohm is not None or t > 0
+    independent = t > 0 or stochastic                      # J1 and J2 realised separately
+    node_tol = node_tolerance and t > 0
+    asym = independent or inv_a0 > 0
+    ng_uniform = not (spec.c_tolerance > 0 or node_tol)
+    has_diag_planned = inv_a0 > 0 or spec.c_tolerance > 0 or node_tol
+    extra = (2 if (independent or (inv_a0 > 0)) else 1) if (touched or inv_a0 > 0) else 0
+    report: dict = {"scale": s_int, "scale_H": s_h, "tau_s": tau}
+    if dry_run:
+        return FactoredBoard(None, None, None, None, None, None, None, 0.0, tau, 1.0,
+                             symmetric=not asym and ng_uniform, has_diagonal=has_diag_planned,
+                             extra_arrays=extra, report=report)
+
+    # Voltage scaling as in the dense mapping: x* and g inside half the converter range.
+    x_star = problem.x_exact
+    peak = max(float(np.abs(x_star).max()), float(np.abs(problem.g).max()), 1e-300)
+    limit = 0.5 * spec.v_range_v
+    b_scale = 1.0 if peak <= limit else limit / peak
+    report["b_scale"] = b_scale
+
+    tol_ss, round_ss = np.random.SeedSequence(spec.board_seed).spawn(2)
+    ss_j1, ss_h, ss_j2, ss_node = tol_ss.spawn(4)
+    rr_j1, rr_h, rr_j2 = round_ss.spawn(3)
+
+    def rngs(ss, rr):
+        return (np.random.default_rng(ss) if t else None, np.random.default_rng(rr) if stochastic else None)
+
+    if touched:
+        J1 = _realise_array(J, g_int, spec, *rngs(ss_j1, rr_j1), out_of_range, report, "J1")
+        J2 = _realise_array(J, g_int, spec, *rngs(ss_j2, rr_j2), out_of_range, report, "J2") if independent else J1
+        Hr = _realise_array(H, g_h, spec, *rngs(ss_h, rr_h), out_of_range, report, "H")
+    else:
+        J1 = J2 = J
+        Hr = H
+    if inv_a0 > 0:
+        gam1 = 1.0 / (1.0 + (1.0 + _row_abs_sum(J1)) * inv_a0)
+        gamH = 1.0 / (1.0 + (1.0 + np.abs(Hr).sum(axis=1)) * inv_a0)
+        J1 = J1 * gam1[:, None]               # new array: J2 keeps the integrator stage's entries
+        Hr = Hr * gamH[:, None]
+        report.update(stage_gain_min=float(min(gam1.min(), gamH.min())))
+
+    # Damping resistor: range and quantisation (nearest level, one value).
+    g_lam = g_int * lam
+    if spec.r_max_ohm is not None and g_lam < 1.0 / spec.r_max_ohm:
+        if out_of_range == "drop":
+            raise InputError(f"damping λ = {lam:g} needs a resistor above r_max_ohm = {spec.r_max_ohm:g} Ω; "
+                             "raise r_max_ohm or use a larger λ (without it the board is unstable)")
+        g_lam = 1.0 / spec.r_max_ohm
+    if quant:
+        g_lam = float(_quantise_conductance(np.array([g_lam]), spec)[0])
+    lam_r = g_lam / g_int
+    report["damping_realised"] = lam_r
+
+    # Per-node parts: input, noise and damping resistors, capacitors.
+    ones = np.ones(N)
+    g_in, g_noise, lam_i, cap = ones.copy(), ones / s_int, lam_r * ones, ones.copy()
+    if node_tol or spec.c_tolerance:
+        z_in, z_noise, z_c, z_damp = np.random.default_rng(ss_node).standard_normal((4, N))
+        if node_tol:
+            g_in = 1.0 / (1.0 + t * z_in)
+            g_noise = (1.0 / s_int) / (1.0 + t * z_noise)
+            lam_i = lam_r / (1.0 + t * z_damp)
+        if spec.c_tolerance:
+            cap = 1.0 + spec.c_tolerance * z_c
+    c = 1.0 / (cap * (1.0 + inv_a0))                     # C_nominal / (C_i (1 + 1/A0))
+    leak = inv_a0 * (_col_abs_sum(J2) + lam_i + g_in + g_noise) if inv_a0 else np.zeros(N)
+    if inv_a0:
+        report["leak_max"] = float(leak.max())
+    d = c * (lam_i + leak)
+    v_in = _dac(-problem.g * b_scale, spec.dac_bits, spec.v_range_v)
+    f = c * (-v_in * g_in) / b_scale
+    noise_gain = c * (g_noise * s_int)                   # c_i · R0 / R_noise,i
+    uniform = lambda a: float(np.ptp(a)) <= 4 * np.finfo(float).eps * float(np.abs(a).max())  # noqa: E731
+    has_diag = not uniform(d)
+    symmetric = (J2 is J1) and (Hr is H or np.array_equal(Hr, Hr.T)) and uniform(c) and uniform(noise_gain)
+    if not has_diag:
+        d = np.full(N, float(d[0]))
+    return FactoredBoard(J1=J1, H=Hr, J2=J2, d=d, row=c, f=f, noise_gain=noise_gain,
+                         kappa=spec.kappa0_v2 / b_scale**2, tau_s=tau, b_scale=b_scale, symmetric=symmetric,
+                         has_diagonal=has_diag, extra_arrays=extra, report=report)
+
+
+def _row_abs_sum(X: np.ndarray) -> np.ndarray:
+    rows = max(1, _BLOCK_BYTES // (8 * X.shape[1]))
+    return np.concatenate([np.abs(X[i:i + rows]).sum(axis=1) for i in range(0, X.shape[0], rows)])

@@ -1,0 +1,193 @@
+"""Per-iteration timing model of TNGD (shared/DESIGN.md 4; TNGD Sec. 4.1, App. C) and its CLI.
+
+One TNGD iteration on the scaled-up Appendix C circuit moves, over a digital link of
+``link_gbps`` Gb/s at ``bits`` bits per value:
+
+* DAC:        N values (the right-hand side ∇ℓ)                       → bits·N / rate
+* programming: b·d_z(b·d_z + 2N) resistor values (J_f, H_L, J_fᵀ)      → bits·b·d_z(b·d_z + 2N) / rate
+* analog:     t = m·τ with τ = R0·C                                   → m·R0·C
+* ADC:        N values (the read-out g̃)                               → bits·N / rate
+
+transfer = DAC + programming + ADC = bits·(2N + b·d_z(b·d_z + 2N)) / rate, which is ≈ 4.2 ms at
+N = 10⁴, b·d_z = 640, 16 bit, 50 Gb/s (12.4 ms at 3·10⁴, 41.2 ms at 10⁵). The paper states only the
+DAC/ADC and analog terms; the programming term is ~99.8 % of the transfer at these sizes.
+The digital part (∇ℓ, J_f, H_L by autodiff) is measured, not modelled (:mod:`thermotwin.tngd.costs`).
+
+Cost: O(1); no heavy imports. ``validate-timing`` lives in :mod:`thermotwin.tngd.validate` and
+needs the optional extra ``timing`` (torch, scikit-learn).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+
+#: The paper's assumptions (TNGD Sec. 4.1).
+PAPER_BITS = 16
+PAPER_LINK_GBPS = 50.0
+PAPER_R0_OHM = 1e3
+PAPER_C_FARAD = 1e-9
+
+#: Output keys of :func:`breakdown` that the issue fixes as a contract.
+CONTRACT_KEYS = ("dac_s", "program_s", "analog_s", "adc_s", "transfer_s", "total_s")
+
+
+@dataclass(frozen=True, slots=True)
+class TimingModel:
+    """Assumptions of the per-iteration timing model.
+
+    Attributes:
+        bits: bits per transferred value.
+        link_gbps: digital ↔ analog link rate, Gb/s (10⁹ bit/s).
+        r0_ohm, c_farad: τ = R0·C (s).
+    """
+
+    bits: int = PAPER_BITS
+    link_gbps: float = PAPER_LINK_GBPS
+    r0_ohm: float = PAPER_R0_OHM
+    c_farad: float = PAPER_C_FARAD
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bits, int) or isinstance(self.bits, bool) or not 1 <= self.bits <= 64:
+            raise ValueError(f"bits = {self.bits!r}: give an integer from 1 to 64")
+        for name in ("link_gbps", "r0_ohm", "c_farad"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} = {v!r}: must be a finite number > 0")
+
+    @property
+    def tau_s(self) -> float:
+        return self.r0_ohm * self.c_farad
+
+    @property
+    def rate_bps(self) -> float:
+        return self.link_gbps * 1e9
+
+    def seconds_for(self, n_values: float) -> float:
+        """Time to move ``n_values`` values over the link."""
+        return self.bits * n_values / self.rate_bps
+
+    def breakdown(self, n_params: int, batch: int = 64, d_z: int = 10, t_analog_tau: float = 50.0,
+                  digital_s: float | None = None) -> dict:
+        """Per-iteration times in seconds (keys :data:`CONTRACT_KEYS` plus context).
+
+        ``total_s`` = transfer + analog (+ digital when given; ``digital_s`` is then reported).
+        """
+        n, bdz = _check_sizes(n_params, batch, d_z)
+        if not (math.isfinite(t_analog_tau) and t_analog_tau >= 0):
+            raise ValueError(f"analog time {t_analog_tau!r} τ must be finite and ≥ 0")
+        n_res = bdz * (bdz + 2 * n)
+        dac = self.seconds_for(n)
+        adc = self.seconds_for(n)
+        program = self.seconds_for(n_res)
+        analog = t_analog_tau * self.tau_s
+        transfer = dac + program + adc
+        total = transfer + analog + (digital_s or 0.0)
+        return {
+            "dac_s": dac, "program_s": program, "analog_s": analog, "adc_s": adc,
+            "transfer_s": transfer, "total_s": total, "digital_s": digital_s,
+            "n_params": n, "batch": int(batch), "d_z": int(d_z), "b_dz": bdz, "n_resistors": n_res,
+            "t_analog_tau": float(t_analog_tau), "tau_s": self.tau_s,
+            "program_fraction_of_transfer": program / transfer,
+            "assumptions": asdict(self),
+        }
+
+
+def _check_sizes(n_params, batch, d_z) -> tuple[int, int]:
+    for name, v in (("n_params", n_params), ("batch", batch), ("d_z", d_z)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} = {v!r}: must be an integer ≥ 1")
+    return int(n_params), int(batch) * int(d_z)
+
+
+def transfer_seconds(n_params: int, b_dz: int, bits: int = PAPER_BITS, link_gbps: float = PAPER_LINK_GBPS) -> float:
+    """bits·(2N + b·d_z(b·d_z + 2N)) / rate: DAC + ADC + resistor programming (DESIGN 4)."""
+    return bits * (2 * n_params + b_dz * (b_dz + 2 * n_params)) / (link_gbps * 1e9)
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------
+def _parse_t_analog(text: str, tau_s: float) -> float:
+    """``50tau`` / ``50`` (τ multiples) or a time with a unit (``50us``) → multiples of τ."""
+    from .units import parse_time
+
+    s = str(text).strip()
+    try:
+        return float(s)                      # a bare number counts τ
+    except ValueError:
+        pass
+    return parse_time(s, tau_s) / tau_s
+
+
+def cmd_timing(args) -> int:
+    from .units import format_si, parse_quantity
+
+    model = TimingModel(bits=args.bits, link_gbps=args.link_gbps, r0_ohm=parse_quantity(args.r0, "ohm"),
+                        c_farad=parse_quantity(args.c, "F"))
+    m = _parse_t_analog(args.t_analog, model.tau_s)
+    digital = None
+    if args.measure_digital:
+        from .tngd.costs import measure_digital
+
+        digital = measure_digital(args.n_params, batch=args.batch, d_z=args.dz)
+    out = model.breakdown(args.n_params, batch=args.batch, d_z=args.dz, t_analog_tau=m,
+                          digital_s=None if digital is None else digital["tngd_digital_s"])
+    if digital is not None:
+        out["digital_measured"] = digital
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"TNGD per-iteration timing: N = {out['n_params']}, b·d_z = {out['b_dz']} ({out['batch']}×{out['d_z']}), "
+          f"{model.bits} bit over {model.link_gbps:g} Gb/s, τ = {format_si(model.tau_s, 's')}")
+    rows = [("DAC (N values)", out["dac_s"]),
+            (f"resistor programming ({out['n_resistors']:,} values)", out["program_s"]),
+            (f"analog ({m:g} τ)", out["analog_s"]), ("ADC (N values)", out["adc_s"]),
+            ("transfer = DAC + programming + ADC", out["transfer_s"])]
+    if digital is not None:
+        rows.append(("digital ∇ℓ, J_f, H_L (measured here)", digital["tngd_digital_s"]))
+    rows.append(("total", out["total_s"]))
+    for label, v in rows:
+        print(f"  {label:<46s} {format_si(v, 's'):>12s}")
+    print(f"  programming is {out['program_fraction_of_transfer']:.1%} of the transfer (the paper does not separate it)")
+    return 0
+
+
+def cmd_validate_timing(args) -> int:
+    from .tngd.validate import run_validate_timing
+
+    summary = run_validate_timing(args.out, quick=args.quick, seeds=args.seeds, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for c in summary["claims"]:
+            print(f"  [{c['verdict']:>13s}] {c['claim']}")
+        print(f"  report written to {args.out}/ (claims.json, report.md, *.png) in {summary['wall_s']:.0f} s",
+              file=sys.stderr)
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``timing`` and ``validate-timing`` (called by :func:`thermotwin.cli.build_parser`)."""
+    p = sub.add_parser("timing", help="per-iteration TNGD timing model: DAC, resistor programming, analog, ADC")
+    p.add_argument("--n-params", type=int, default=10_000, metavar="N", help="number of parameters N (default 1e4)")
+    p.add_argument("--batch", type=int, default=64, metavar="b", help="batch size b (default 64)")
+    p.add_argument("--dz", type=int, default=10, metavar="d_z", help="model outputs d_z (default 10)")
+    p.add_argument("--bits", type=int, default=PAPER_BITS, help="bits per value (default 16)")
+    p.add_argument("--link-gbps", type=float, default=PAPER_LINK_GBPS, help="link rate in Gb/s (default 50)")
+    p.add_argument("--r0", default="1e3", help="unit resistance R0 in ohm (default 1e3)")
+    p.add_argument("--c", default="1e-9", help="integrator capacitance in farad (default 1e-9)")
+    p.add_argument("--t-analog", default="50tau", help="analog time: multiples of τ (50tau, 50) or seconds (50us)")
+    p.add_argument("--measure-digital", action="store_true",
+                   help="also time ∇ℓ, J_f and H_L of a digits MLP with ~N parameters here (needs torch)")
+    p.add_argument("--json", action="store_true", help="print the breakdown as one JSON object")
+    p.set_defaults(func=cmd_timing)
+
+    p = sub.add_parser("validate-timing", help="check the TNGD paper's timing and training claims (needs torch)")
+    p.add_argument("--out", required=True, help="directory for claims.json, report.md and PNG plots")
+    p.add_argument("--quick", action="store_true", help="small model, few iterations, 2 seeds (minutes)")
+    p.add_argument("--seeds", type=int, default=None, help="training seeds (default 2 quick, 5 full)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_validate_timing)

@@ -1,0 +1,16 @@
+"""TNGD in the loop: a real model, its GGN, swappable solver devices and training loops.
+
+Thermodynamic natural gradient descent (Donatella et al., arXiv 2405.13817; shared/DESIGN.md 4)
+solves (GGN + λI) g̃ = ∇ℓ on an analog device each iteration and steps θ ← θ − η g̃. This
+subpackage holds what the timing validation (:mod:`thermotwin.timing`) needs around the twin:
+
+* :mod:`.model`   — an MLP on scikit-learn's digits, per-sample output Jacobians and the factored
+  GGN (torch.func); torch and scikit-learn are imported inside functions only.
+* :mod:`.device`  — the linear-solve "devices" the loop can use: the exact solve (NGD), the ideal
+  OU twin in closed form, and the circuit twin through :func:`thermotwin.simulate`.
+* :mod:`.train`   — Adam, NGD and TNGD loops with measured digital time and modelled analog time.
+* :mod:`.costs`   — NGD / NGD-CG / NGD-Woodbury per-iteration costs measured on this machine.
+* :mod:`.validate` — ``thermotwin validate-timing``: claims, verdicts, plots, report.
+
+Nothing here is imported by ``import thermotwin``.
+"""

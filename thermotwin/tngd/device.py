@@ -1,0 +1,316 @@
+"""Linear-solve devices for the TNGD loop: (GGN + λI) g̃ = ∇ℓ, run for a time t from a state.
+
+A *device* is any object with
+
+    run(system: CurvatureSystem, x0: (N,) array, t_tau: float, rng: np.random.Generator) -> (N,) array
+
+that returns the device state after running for ``t_tau`` units of the paper's τ0 = R0·C on
+``system`` from ``x0`` (problem units: volts / b_scale), with its own noise κ0. The TNGD loop
+(:mod:`.train`) decides the start state (V0 = ∇ℓ, or warm start from the last read-out) and the
+delay (run on the *previous* system while the new gradient is computed).
+
+Devices here:
+
+* :class:`ExactSolve` — t → ∞ without noise: exact NGD, (GGN + λI)⁻¹∇ℓ by Woodbury.
+* :class:`SpectralTwin` — the ideal circuit (DESIGN 1.1, A = UᵀU + λI symmetric) propagated
+  exactly in A's eigenbasis: mean x* + e^{−a t}(x0 − x*), variance κ0/a (1 − e^{−2at}) per mode.
+  Cost O(m²N + min(m, N)³) per call (one eigendecomposition); the oracle.
+* :class:`KrylovTwin` — the same process by Lanczos (products with A only, O(k·mN)); the default in
+  the training loop, equal to :class:`SpectralTwin` to ~1e-11 and, with the same generator, the same
+  noise path.
+* :class:`CircuitTwin` — the dense circuit through :func:`thermotwin.simulate` (design,
+  realised matrix, finite gain, GBW poles, quantisation); O(N³) per call, N up to ~10³.
+
+The factored large-N twin (``thermotwin/solver/factored.py``, issue 8) plugs in as one more
+device with the same ``run`` signature: it receives the same :class:`CurvatureSystem`, whose
+``J``/``H``/``lam`` are exactly the three arrays of the scaled-up Appendix C circuit.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class CurvatureSystem:
+    """(UᵀU + λI) x = g with U (m × N) the factored GGN (see :meth:`.model.CurvatureBatch.factor`).
+
+    Attributes:
+        U: factor, (m, N), m = b·d_z.
+        grad: right-hand side ∇ℓ, (N,).
+        lam: damping λ > 0.
+    """
+
+    U: np.ndarray
+    grad: np.ndarray
+    lam: float
+
+    def __post_init__(self) -> None:
+        if self.U.ndim != 2 or self.grad.shape != (self.U.shape[1],):
+            raise ValueError(f"U must be (m, N) and grad (N,); got {self.U.shape} and {self.grad.shape}")
+        if not (self.lam > 0 and math.isfinite(self.lam)):
+            raise ValueError(f"damping λ = {self.lam!r} must be > 0 (GGN alone is singular)")
+
+    @property
+    def n(self) -> int:
+        return self.U.shape[1]
+
+    def dense(self) -> np.ndarray:
+        """A = UᵀU + λI, (N, N). Cost O(m N²)."""
+        A = self.U.T @ self.U
+        A[np.diag_indices_from(A)] += self.lam
+        return A
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        """A v = Uᵀ(U v) + λ v. Cost O(m N)."""
+        return self.U.T @ (self.U @ v) + self.lam * v
+
+    def solve(self, rhs: np.ndarray | None = None) -> np.ndarray:
+        """(UᵀU + λI)⁻¹ rhs by Woodbury: (rhs − Uᵀ(λI_m + UUᵀ)⁻¹U rhs)/λ. Cost O(m²N + m³)."""
+        r = self.grad if rhs is None else rhs
+        K = self.U @ self.U.T
+        K[np.diag_indices_from(K)] += self.lam
+        c, low = _cho(K)
+        return (r - self.U.T @ _cho_solve(c, low, self.U @ r)) / self.lam
+
+    @cached_property
+    def modes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(a, V): eigenvalues a_k = s_k² + λ (r,) and orthonormal eigenvectors V (N, r) of A on
+        the row space of U; on its complement A = λI.
+
+        N ≤ m: eigh of UᵀU (O(mN² + N³)). N > m: Uᵀ = QR, eigh of RRᵀ = WSWᵀ, V = QW — exactly
+        orthonormal even for tiny singular values (O(m²N + m³)); faster here than a thin SVD.
+        """
+        import scipy.linalg
+
+        m, n = self.U.shape
+        if n <= m:
+            w, V = scipy.linalg.eigh(self.U.T @ self.U, driver="evd", overwrite_a=True, check_finite=False)
+        else:
+            Q, R = np.linalg.qr(self.U.T)
+            w, W = scipy.linalg.eigh(R @ R.T, driver="evd", overwrite_a=True, check_finite=False)
+            V = Q @ W
+        return np.clip(w, 0.0, None) + self.lam, np.ascontiguousarray(V)
+
+    def eigenvalues(self) -> np.ndarray:
+        """All N eigenvalues of A, ascending."""
+        a, V = self.modes
+        rest = np.full(self.n - a.size, self.lam)
+        return np.sort(np.concatenate([a, rest]))
+
+    def natural_gradient(self) -> np.ndarray:
+        return self.solve()
+
+
+def _cho(K):
+    import scipy.linalg
+
+    return scipy.linalg.cho_factor(K, lower=True, check_finite=False)
+
+
+def _cho_solve(c, low, r):
+    import scipy.linalg
+
+    return scipy.linalg.cho_solve((c, low), r, check_finite=False)
+
+
+class ExactSolve:
+    """Exact NGD: returns (GGN + λI)⁻¹∇ℓ whatever the time (the t → ∞, κ0 = 0 limit)."""
+
+    name = "exact"
+    kappa0 = 0.0
+
+    def run(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, rng=None) -> np.ndarray:
+        return system.solve()
+
+
+@dataclass
+class SpectralTwin:
+    """The ideal circuit, exact in closed form (DESIGN 1.1, 1.2).
+
+    dV = −(A V − g) dt' + N(0, 2κ0 dt') in units of τ0 (t' = t/τ0). In A's eigenbasis mode k
+    (rate a_k) relaxes as c_k(t) = c*_k + e^{−a_k t}(c_k(0) − c*_k) + sqrt(κ0/a_k (1 − e^{−2 a_k t})) z_k;
+    the complement of U's row space relaxes at rate λ. Noise is drawn from ``rng`` only when κ0 > 0.
+
+    Attributes:
+        kappa0: noise strength in problem units² (the paper's κ0).
+    """
+
+    kappa0: float = 0.0
+    name: str = "spectral-twin"
+
+    def run(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, rng=None) -> np.ndarray:
+        if t_tau < 0:
+            raise ValueError(f"device time {t_tau!r} must be ≥ 0")
+        if t_tau == 0:
+            return np.array(x0, dtype=float)          # no time, no change (exactly: t = 0 is SGD)
+        a, V = system.modes
+        lam = system.lam
+        g = system.grad
+        gc = V.T @ g
+        g_perp = g - V @ gc
+        c0 = V.T @ x0
+        x_perp0 = x0 - V @ c0
+        ea = np.exp(-a * t_tau)
+        el = math.exp(-lam * t_tau)
+        c = gc / a + ea * (c0 - gc / a)
+        x_perp = g_perp / lam + el * (x_perp0 - g_perp / lam)
+        if self.kappa0 > 0 and t_tau > 0:
+            if rng is None:
+                raise ValueError("a noisy device needs an np.random.Generator (rng)")
+            z = rng.standard_normal(system.n)
+            zc = V.T @ z
+            c = c + np.sqrt(self.kappa0 / a * -np.expm1(-2 * a * t_tau)) * zc
+            x_perp = x_perp + math.sqrt(self.kappa0 / lam * -math.expm1(-2 * lam * t_tau)) * (z - V @ zc)
+        return V @ c + x_perp
+
+    def trajectory(self, system: CurvatureSystem, x0: np.ndarray, t_tau: np.ndarray) -> np.ndarray:
+        """Noise-free mean state at every time in ``t_tau`` (n_t,), shape (n_t, N)."""
+        a, V = system.modes
+        lam = system.lam
+        gc = V.T @ system.grad
+        g_perp = system.grad - V @ gc
+        c0 = V.T @ x0
+        x_perp0 = x0 - V @ c0
+        t = np.asarray(t_tau, dtype=float)[:, None]
+        c = gc / a + np.exp(-a * t) * (c0 - gc / a)
+        perp = (g_perp / lam)[None, :] + np.exp(-lam * t) * (x_perp0 - g_perp / lam)[None, :]
+        return c @ V.T + perp
+
+
+def lanczos_apply(matvec, v: np.ndarray, f, tol: float = 1e-11, k_max: int = 400) -> np.ndarray:
+    """f(A)·v for symmetric positive definite A given by ``matvec``: Lanczos with full
+    reorthogonalisation, f(A)v ≈ ‖v‖ Q_k f(T_k) e₁, grown until successive estimates agree to
+    ``tol`` (relative). Cost O(k·matvec + k²N); k grows like sqrt(t·λ_max) for f = e^{−at}-type
+    functions, not like N.
+    """
+    beta0 = float(np.linalg.norm(v))
+    n = v.size
+    if beta0 == 0.0:
+        return np.zeros(n)
+    Q = np.empty((min(k_max, n) + 1, n))
+    Q[0] = v / beta0
+    alphas, betas = [], []
+    prev = None
+    for j in range(min(k_max, n)):
+        w = matvec(Q[j])
+        alphas.append(float(Q[j] @ w))
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)                      # full reorthogonalisation (twice)
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        b = float(np.linalg.norm(w))
+        done = b <= 1e-13 * beta0 or j + 1 == min(k_max, n)
+        if (j + 1) % 4 == 0 or done:
+            theta, S = scipy_eigh_tridiagonal(np.array(alphas), np.array(betas))
+            y = Q[:j + 1].T @ (S @ (f(theta) * S[0])) * beta0
+            if done or (prev is not None and np.linalg.norm(y - prev) <= tol * np.linalg.norm(y)):
+                return y
+            prev = y
+        betas.append(b)
+        Q[j + 1] = w / b
+    raise AssertionError("unreachable")                      # pragma: no cover
+
+
+def scipy_eigh_tridiagonal(d: np.ndarray, e: np.ndarray):
+    import scipy.linalg
+
+    return scipy.linalg.eigh_tridiagonal(d, e) if e.size else (d.copy(), np.ones((1, 1)))
+
+
+@dataclass
+class KrylovTwin:
+    """The ideal circuit like :class:`SpectralTwin`, by Lanczos instead of an eigendecomposition.
+
+    V(t) = V0 + t·φ₁(−tA)(g − A V0) with φ₁(z) = (e^z − 1)/z, i.e. f(a) = (1 − e^{−at})/a applied to
+    the initial residual, plus f_n(A) z with f_n(a) = sqrt(κ0(1 − e^{−2at})/a) for the noise.
+    Only products with A = UᵀU + λI (O(mN) each), so it also serves large N. Same results as
+    :class:`SpectralTwin` to ``tol`` (tested); several times faster for one call at N ~ 10³.
+    """
+
+    kappa0: float = 0.0
+    tol: float = 1e-11
+    name: str = "krylov-twin"
+
+    def run(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, rng=None) -> np.ndarray:
+        if t_tau < 0:
+            raise ValueError(f"device time {t_tau!r} must be ≥ 0")
+        x0 = np.array(x0, dtype=float)
+        if t_tau == 0:
+            return x0
+        r0 = system.grad - system.matvec(x0)
+        x = x0 + lanczos_apply(system.matvec, r0, lambda a: -np.expm1(-a * t_tau) / a, self.tol)
+        if self.kappa0 > 0:
+            if rng is None:
+                raise ValueError("a noisy device needs an np.random.Generator (rng)")
+            z = rng.standard_normal(system.n)
+            k0 = self.kappa0
+            x = x + lanczos_apply(system.matvec, z, lambda a: np.sqrt(k0 * -np.expm1(-2 * a * t_tau) / a), self.tol)
+        return x
+
+
+@dataclass
+class CircuitTwin:
+    """The dense Appendix C circuit of A = UᵀU + λI through :func:`thermotwin.simulate`.
+
+    Time is in units of the paper's τ0 = R0·C of ``spec``; the board's own τ (C/g after the
+    mapping's scale s, times 1 + 1/A0) may differ, which is the point. κ0 is in problem units²
+    and is converted to the spec's volts² with the mapping's b_scale (κ0_V = κ0·b_scale²).
+
+    Attributes:
+        spec: the board. mapping: how A maps onto it. kappa0: noise (problem units²).
+        noise: the twin's noise kind when κ0 > 0 (``white``: exact OU on the output grid).
+        n_out: output samples per call.
+        last: details of the last call (realised τ, warnings, wall time).
+    """
+
+    spec: object = None
+    mapping: object = None
+    kappa0: float = 0.0
+    noise: str = "white"
+    n_out: int = 200
+    backend: str = "twin"
+    name: str = "circuit-twin"
+    last: dict = field(default_factory=dict)
+
+    def _problem(self, system: CurvatureSystem):
+        from ..problem import Problem
+
+        return Problem(system.dense(), system.grad, name="ggn")
+
+    def simulate(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, seed: int = 0,
+                 n_out: int | None = None, n_traj: int = 1):
+        """One :func:`thermotwin.simulate` run; returns the SimResult (times in seconds)."""
+        from ..circuit.design import Mapping, design
+        from ..circuit.spec import HardwareSpec
+        from ..solver.config import SimConfig
+        from ..solver.registry import simulate
+
+        spec = self.spec or HardwareSpec()
+        mapping = self.mapping or Mapping()
+        problem = self._problem(system)
+        tau0 = spec.r0_ohm * spec.c_farad
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            values = design(problem, spec, mapping)
+            kappa_v = self.kappa0 * values.b_scale ** 2
+            spec_run = spec.replace(kappa0_v2=kappa_v)
+            n = n_out or self.n_out
+            config = SimConfig(t_end=t_tau * tau0, dt_out=t_tau * tau0 / n, noise=self.noise if kappa_v > 0 else "none",
+                               seed=seed, v0=tuple(np.asarray(x0, float).tolist()), n_traj=n_traj)
+            res = simulate(problem, spec_run, config, backend=self.backend, mapping=mapping)
+        self.last = {"tau_board_s": values.nominal_tau_s, "tau0_s": tau0, "scale": values.scale,
+                     "b_scale": values.b_scale, "dropped": values.report.get("dropped", 0),
+                     "quantisation_max_rel": values.report.get("quantisation_max_rel", 0.0),
+                     "warnings": [str(w.message) for w in caught], "wall_s": res.wall_s,
+                     "path": res.stats.get("path")}
+        return res
+
+    def run(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, rng=None) -> np.ndarray:
+        if t_tau <= 0:
+            return np.array(x0, dtype=float)
+        seed = int(rng.integers(2**31)) if rng is not None else 0
+        return self.simulate(system, x0, t_tau, seed=seed, n_out=1).states[-1]

@@ -1,0 +1,220 @@
+"""PNG figures of ``validate-timing`` (matplotlib imported here only, Agg backend)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    from ..io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    _plt().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def draw_all(m: dict, out: Path) -> dict:
+    """Write every figure; returns {file name: caption}."""
+    figs = {}
+    figs.update(fig_vs_n(m, out))
+    figs.update(fig_vs_dz(m, out))
+    figs.update(fig_analog(m, out))
+    figs.update(fig_training(m, out))
+    return figs
+
+
+def fig_vs_n(m: dict, out: Path) -> dict:
+    from ..timing import TimingModel
+    from .costs import describe_fit, extrapolate
+
+    plt = _plt()
+    tm = TimingModel()
+    fits = m["scaling"]["fits"]
+    pts = m["scaling"]["points"]
+    ns = np.geomspace(500, 1e5, 60)
+    rows = [tm.breakdown(int(n), 64, 20, 50.0) for n in ns]
+    jac = np.array([extrapolate(fits, "jac_s", n) for n in ns])
+    fig, ax = plt.subplots(figsize=(12, 6))
+    for key, lab, st in (("dac_s", "DAC (N values)", ":"), ("adc_s", "ADC (N values)", ":"),
+                         ("program_s", "resistor programming b·d_z(b·d_z+2N)", "-"), ("analog_s", "analog 50τ", "--")):
+        ax.loglog(ns, [r[key] for r in rows], st, color="tab:green", lw=1.2 if key != "program_s" else 2, label=f"TNGD {lab}")
+    total = jac + np.array([r["transfer_s"] + r["analog_s"] for r in rows])
+    ax.loglog(ns, total, "-", color="black", lw=2.2, label="TNGD total (digital fit + transfer + analog)")
+    colours = {"dense_s": "tab:red", "cg_s": "tab:orange", "woodbury_s": "tab:purple", "jac_s": "tab:blue",
+               "adam_s": "tab:gray"}
+    names = {"dense_s": "NGD dense solve", "cg_s": "NGD-CG (c = 200)", "woodbury_s": "NGD-Woodbury",
+             "jac_s": "digital ∇ℓ, J_f, H_L", "adam_s": "Adam step"}
+    for term in ("dense_s", "cg_s", "woodbury_s"):
+        n_m = [p["n_params"] for p in pts if p[term] is not None]
+        t_m = [p[term] + p["jac_s"] for p in pts if p[term] is not None]
+        ax.loglog(n_m, t_m, "o", color=colours[term], label=f"{names[term]} + digital (measured)")
+        ax.loglog(ns, jac + np.array([extrapolate(fits, term, n) for n in ns]), "--", color=colours[term], lw=1,
+                  label=f"  fit {describe_fit(fits[term])} (extrapolated past N = {max(n_m)})")
+    for term in ("jac_s", "adam_s"):
+        ax.loglog([p["n_params"] for p in pts], [p[term] for p in pts], "s", ms=4, color=colours[term],
+                  label=f"{names[term]} (measured)")
+        ax.loglog(ns, [extrapolate(fits, term, n) for n in ns], "-", color=colours[term], lw=0.8)
+    ax.axvspan(1e4, 1e5, color="0.93", zorder=0)
+    ax.set_xlabel("number of parameters N")
+    ax.set_ylabel("seconds per iteration")
+    ax.set_title("Per-iteration cost, d_z = 20, b = 64 (Fig. 2 style; CPU, 1 thread, float64)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    _save(fig, out / "fig2_vs_N.png")
+    return {"fig2_vs_N.png": "Per-iteration time against N at d_z = 20: TNGD's modelled terms (green), its total "
+                             "with the digital part measured here (black), and NGD / NGD-CG / Woodbury measured "
+                             "(markers) and extrapolated with fitted operation-count models (dashed). Shaded: the "
+                             "paper's range N = 1e4–1e5."}
+
+
+def fig_vs_dz(m: dict, out: Path) -> dict:
+    from ..timing import TimingModel
+
+    plt = _plt()
+    tm = TimingModel()
+    pts = m["dz_points"]
+    dz = np.array([p["d_z"] for p in pts])
+    n = pts[0]["n_params"]
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    rows = [tm.breakdown(p["n_params"], 64, p["d_z"], 50.0) for p in pts]
+    ax.semilogy(dz, [r["program_s"] for r in rows], "-", color="tab:green", lw=2, label="TNGD resistor programming")
+    ax.semilogy(dz, [r["dac_s"] + r["adc_s"] for r in rows], ":", color="tab:green", label="TNGD DAC + ADC")
+    ax.semilogy(dz, [r["analog_s"] for r in rows], "--", color="tab:green", label="TNGD analog 50τ")
+    ax.semilogy(dz, [p["jac_s"] + r["transfer_s"] + r["analog_s"] for p, r in zip(pts, rows)], "-", color="black",
+                lw=2, label="TNGD total (digital measured + transfer + analog)")
+    for term, col, lab in (("dense_s", "tab:red", "NGD dense"), ("cg_s", "tab:orange", "NGD-CG (200)"),
+                           ("woodbury_s", "tab:purple", "Woodbury")):
+        v = [(d, p[term] + p["jac_s"]) for d, p in zip(dz, pts) if p[term] is not None]
+        if v:
+            ax.semilogy(*zip(*v), "o-", color=col, label=f"{lab} + digital (measured)")
+    ax.semilogy(dz, [p["jac_s"] for p in pts], "s-", color="tab:blue", ms=4, label="digital ∇ℓ, J_f, H_L (measured)")
+    ax.semilogy(dz, [p["adam_s"] for p in pts], "s-", color="tab:gray", ms=4, label="Adam step (measured)")
+    ax.set_xlabel("model outputs d_z")
+    ax.set_ylabel("seconds per iteration")
+    ax.set_title(f"Per-iteration cost against d_z at N ≈ {n} (b = 64)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    _save(fig, out / "fig2_vs_dz.png")
+    return {"fig2_vs_dz.png": f"Per-iteration time against d_z at N ≈ {n}, all digital terms measured here."}
+
+
+def fig_analog(m: dict, out: Path) -> dict:
+    plt = _plt()
+    st = m["study"]
+    k0 = st["kappa0"]
+    systems = st["systems"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    ax = axes[0]
+    cols = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (it, row) in enumerate(zip(st["snap_iters"], systems)):
+        t = np.array(row["t_tau"])
+        c = cols[i % len(cols)]
+        ax.semilogy(t, row["ideal"], "-", color=c, lw=2, label=f"iter {it}: ideal, κ0 = 0 (closed form)")
+        ax.semilogy(t, row["ideal_kappa"], ":", color=c, label=f"iter {it}: ideal, κ0 = {k0:g} (rms)")
+        ax.semilogy(t, row["real"], "--", color=c, label=f"iter {it}: realistic board, κ0 = 0 (twin)")
+        ax.semilogy(t, row["real_kappa"], "-.", color=c, lw=0.8, label=f"iter {it}: realistic, κ0 = {k0:g} (twin)")
+    for x in (5, 50):
+        ax.axvline(x, color="k", lw=0.8)
+        ax.text(x, 1.3e-4, f" {x}τ", fontsize=8)
+    ax.axhline(0.1, color="0.5", lw=0.6)
+    ax.set_ylim(1e-4, 5)
+    ax.set_xlabel("device time t / (R0·C)")
+    ax.set_ylabel("‖g̃(t) − (GGN+λI)⁻¹∇ℓ‖ / ‖(GGN+λI)⁻¹∇ℓ‖")
+    ax.set_title("Is the analog time enough? (V0 = ∇ℓ, λ = 0.01)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6.5)
+    ax = axes[1]
+    for i, (it, row) in enumerate(zip(st["snap_iters"], systems)):
+        ev = np.array(row.get("eigenvalues", []))
+        if ev.size:
+            ax.loglog(np.arange(1, ev.size + 1), ev[::-1], color=cols[i % len(cols)], label=f"iter {it}")
+    ax.axhline(0.01, color="k", lw=0.8, ls="--")
+    ax.text(1.2, 0.012, "λ = 0.01: slowest rate λ/τ", fontsize=8)
+    ax.set_xlabel("index (descending)")
+    ax.set_ylabel("eigenvalue of GGN + λI (rate in 1/τ)")
+    ax.set_title("Spectrum of GGN + λI")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out / "analog_time.png")
+    return {"analog_time.png": "Left: relative error of the device state against the exact natural gradient versus t, "
+                               "ideal board (closed form, checked against thermotwin.simulate) and a realistic board "
+                               "(16-bit resistors 1 kΩ–100 MΩ, A0 = 1e5, GBW = 100 MHz), noise-free and with κ0. "
+                               "Right: eigenvalues of GGN + λI — most sit at λ."}
+
+
+def _curves(runs, label, key_x):
+    rs = [r for r in runs if r["label"] == label]
+    L = min(len(r["eval_iter"]) for r in rs)
+    y = np.array([r["train_loss"][:L] for r in rs])
+    if key_x == "iter":
+        x = np.array(rs[0]["eval_iter"][:L], float)
+    else:                                   # cumulative modelled time; iteration 0 (t = 0) left out
+        xs = []
+        for r in rs:
+            cum = np.concatenate([[0.0], np.cumsum(r["modelled_s"])])
+            xs.append(cum[np.array(r["eval_iter"][:L])])
+        x = np.mean(xs, axis=0)[1:]
+        y = y[:, 1:]
+    return x, y
+
+
+def _panel(ax, runs, labels, key_x, title):
+    cols = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, lab in enumerate(labels):
+        if not any(r["label"] == lab for r in runs):
+            continue
+        x, y = _curves(runs, lab, key_x)
+        c = "k" if lab.startswith("NGD") else cols[i % len(cols)]
+        ax.plot(x, y.mean(axis=0), color=c, lw=1.6, label=lab)
+        if y.shape[0] > 1:
+            ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=c, alpha=0.15)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration" if key_x == "iter" else "modelled wall time (s): digital measured + transfer + analog")
+    if key_x != "iter":
+        ax.set_xscale("log")
+    ax.set_ylabel("full training loss")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def fig_training(m: dict, out: Path) -> dict:
+    plt = _plt()
+    runs = m["runs"]
+    n_seeds = m["n_seeds"]
+    figs = {}
+    groups = {
+        "training_t.png": (["Adam 1e-3", "Adam 1e-2", "NGD (exact)", "TNGD 5τ", "TNGD 10τ", "TNGD 20τ", "TNGD 50τ"],
+                           "Adam, NGD and TNGD (V0 = ∇ℓ, reset) for t = 5–50τ"),
+        "training_t_warm.png": (["Adam 1e-2", "NGD (exact)", "TNGD 5τ warm t_d=0τ", "TNGD 10τ warm", "TNGD 20τ warm",
+                                 "TNGD 50τ warm"], "TNGD with warm start (continuous device) for t = 5–50τ"),
+        "training_delay.png": (["NGD (exact)", "TNGD 5τ", "TNGD 5τ warm t_d=0τ", "TNGD 5τ warm t_d=0.2τ",
+                                "TNGD 5τ warm t_d=1τ"], "TNGD at t = 5τ: reset, warm start and delay t_d"),
+        "training_kappa.png": (["NGD (exact)", "TNGD 1τ warm κ0=0", "TNGD 1τ warm κ0=0.001", "TNGD 1τ warm κ0=0.01",
+                                "TNGD 1τ warm κ0=0.1", "TNGD 1τ κ0=0", "TNGD 1τ κ0=0.1"],
+                               "TNGD at t = τ with device noise κ0 (warm and reset)"),
+    }
+    for name, (labels, title) in groups.items():
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+        _panel(axes[0], runs, labels, "iter", f"{title} — {n_seeds} seeds (band: min–max)")
+        _panel(axes[1], runs, labels, "time", "same runs against modelled wall time (Fig. 3 style)")
+        fig.tight_layout()
+        _save(fig, out / name)
+        figs[name] = f"{title}: loss against iteration (left) and modelled wall time (right), mean and min–max over seeds."
+    return figs

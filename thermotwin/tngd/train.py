@@ -1,0 +1,199 @@
+"""Adam, exact NGD and TNGD on the digits MLP, with measured digital time and modelled analog time.
+
+One iteration (batch b drawn from the seed's batch stream, the same sequence for every method):
+
+* ``adam``: ∇ℓ by backprop, a torch Adam step (learning rate ``adam_lr``).
+* ``ngd``:  ∇ℓ, J_f, H_L, U; the dense solve (GGN + λI) g̃ = ∇ℓ (Cholesky); θ ← θ − η g̃.
+* ``tngd``: ∇ℓ, J_f, H_L on the digital side; g̃ = the device state after t = ``t_tau``·τ0 on
+  (GGN + λI, ∇ℓ); θ ← θ − η g̃. Start state (``start``):
+  ``"grad"`` — V0 = ∇ℓ (DESIGN 4: t = 0 is SGD, t → ∞ is NGD);
+  ``"warm"`` — V0 = the device's state when it is reprogrammed (the previous estimate, possibly
+  evolved further during the delay).
+
+Delay t_d (our reading of TNGD Fig. 4b, "delay" between the digital and the analog clocks): the
+device is never stopped. While the digital side computes ∇ℓ_k, J_f, H_L at θ_k, the device keeps
+running on the *previous* system (GGN_{k−1} + λI, ∇ℓ_{k−1}) for t_d; it is then reprogrammed with
+the new system without resetting its state and read out after t more. With t_d = 0 and ``warm``
+this is plain warm starting; the delay adds t_d of relaxation towards the previous natural gradient,
+a momentum-like carry-over. t_d overlaps the digital work, so it adds no wall time while
+t_d ≤ the digital time (it is ≤ 1 µs here, against milliseconds of autodiff).
+
+Wall time per iteration (Fig. 3 style): digital part measured here (time.perf_counter around the
+autodiff, and the solve for NGD); for TNGD plus the modelled transfer (DAC + resistor programming
++ ADC, :mod:`thermotwin.timing`) and analog time t·τ0. The simulation of the device itself is not
+counted: it stands for the analog hardware.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+METHODS = ("adam", "ngd", "tngd")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run.
+
+    Attributes:
+        method: ``adam``, ``ngd`` or ``tngd``.
+        n_iter: iterations. batch: b. lr: η for NGD/TNGD. adam_lr: Adam's step.
+        lam: damping λ. t_tau: analog time per iteration in τ0. delay_tau: t_d in τ0.
+        kappa0: device noise (problem units²; TNGD Eq. 15). start: ``grad`` or ``warm``.
+        seed: model init, batch order and device noise (separate SeedSequence streams).
+        eval_every: full-train-set loss every this many iterations.
+        label: legend text.
+    """
+
+    method: str = "tngd"
+    n_iter: int = 200
+    batch: int = 64
+    lr: float = 0.01
+    adam_lr: float = 1e-3
+    lam: float = 0.01
+    t_tau: float = 5.0
+    delay_tau: float = 0.0
+    kappa0: float = 0.0
+    start: str = "grad"
+    seed: int = 0
+    eval_every: int = 10
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method {self.method!r}: use one of {', '.join(METHODS)}")
+        if self.start not in ("grad", "warm"):
+            raise ValueError(f"start {self.start!r}: use 'grad' or 'warm'")
+        for name in ("lr", "adam_lr", "lam"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0")
+        for name in ("t_tau", "delay_tau", "kappa0"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be ≥ 0")
+        if self.delay_tau > 0 and self.start != "warm":
+            raise ValueError("a delay keeps the device running across iterations: use start='warm'")
+
+    def with_(self, **kw) -> "RunConfig":
+        return dataclasses.replace(self, **kw)
+
+
+def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_system=None) -> dict:
+    """Run one configuration; returns a JSON-ready history.
+
+    Args:
+        cfg: the run. data: :class:`.model.Digits`. sizes: MLP layer widths.
+        device: TNGD device (default :class:`.device.KrylovTwin` with ``cfg.kappa0``: the ideal
+            board, exact OU by Lanczos).
+        timing: :class:`thermotwin.timing.TimingModel` for the modelled terms (default: paper's).
+        on_system: optional ``callback(k, CurvatureSystem)`` before NGD/TNGD step k (0-based).
+
+    Returns:
+        dict with ``iter`` (n,), ``loss`` (batch loss per iteration), ``eval_iter``,
+        ``train_loss`` / ``test_acc`` at those iterations, ``digital_s`` (n,) measured,
+        ``modelled_s`` (n,) per-iteration wall time, ``ng_rel_error`` (TNGD: ‖g̃ − g_NGD‖/‖g_NGD‖ at
+        the eval iterations), ``n_params``, ``diverged``.
+    """
+    from ..timing import TimingModel
+    from .device import CurvatureSystem, KrylovTwin
+    from .model import MLP, curvature_batch, full_loss, require_torch
+
+    torch = require_torch()
+    timing = timing or TimingModel()
+    init_ss, batch_ss, noise_ss = np.random.SeedSequence(cfg.seed).spawn(3)
+    model = MLP.init(sizes, seed=int(init_ss.generate_state(1)[0]))
+    batch_rng = np.random.default_rng(batch_ss)
+    noise_rng = np.random.default_rng(noise_ss)
+    if device is None and cfg.method == "tngd":
+        device = KrylovTwin(kappa0=cfg.kappa0)
+    xtr = torch.tensor(data.x_train)
+    ytr = torch.tensor(data.y_train)
+    xte = torch.tensor(data.x_test)
+    yte = torch.tensor(data.y_test)
+    n_train = len(data.y_train)
+    theta = model.theta.clone()
+    opt = None
+    if cfg.method == "adam":
+        theta.requires_grad_(True)
+        opt = torch.optim.Adam([theta], lr=cfg.adam_lr)
+    n = model.n_params
+    d_z = model.d_out
+    transfer = timing.breakdown(n, cfg.batch, d_z, cfg.t_tau)
+    analog_plus_transfer = transfer["transfer_s"] + transfer["analog_s"]
+    hist = {"label": cfg.label or cfg.method, "config": dataclasses.asdict(cfg), "n_params": n,
+            "iter": [], "loss": [], "digital_s": [], "modelled_s": [], "eval_iter": [], "train_loss": [],
+            "test_acc": [], "ng_rel_error": [], "diverged": False,
+            "transfer_s": transfer["transfer_s"], "analog_s": transfer["analog_s"]}
+    state = None
+    prev_system = None
+
+    def evaluate(k):
+        tl, _ = full_loss(model, theta.detach(), xtr, ytr)
+        _, acc = full_loss(model, theta.detach(), xte, yte)
+        hist["eval_iter"].append(k)
+        hist["train_loss"].append(tl)
+        hist["test_acc"].append(acc)
+
+    evaluate(0)
+    for k in range(cfg.n_iter):
+        idx = batch_rng.choice(n_train, size=cfg.batch, replace=False)
+        xb, yb = xtr[idx], ytr[idx]
+        if cfg.method == "adam":
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            loss_t = torch.nn.functional.cross_entropy(model.forward(theta, xb), yb)
+            loss_t.backward()
+            opt.step()
+            digital = time.perf_counter() - t0
+            loss = float(loss_t.detach())
+            modelled = digital
+        else:
+            t0 = time.perf_counter()
+            cb = curvature_batch(model, theta, xb, yb)
+            digital = time.perf_counter() - t0                 # TNGD's digital part: ∇ℓ, J_f, H_L
+            t1 = time.perf_counter()
+            U = cb.factor()
+            factor_s = time.perf_counter() - t1                # NGD needs U (or JᵀHJ); TNGD's device does not
+            loss = cb.loss
+            system = CurvatureSystem(U, cb.grad, cfg.lam)
+            if on_system is not None:
+                on_system(k, system)
+            if cfg.method == "ngd":
+                import scipy.linalg
+
+                t1 = time.perf_counter()
+                A = system.dense()
+                step = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, check_finite=False),
+                                              cb.grad, check_finite=False)
+                digital += factor_s + time.perf_counter() - t1
+                modelled = digital
+            else:
+                if cfg.delay_tau > 0 and prev_system is not None and state is not None:
+                    state = device.run(prev_system, state, cfg.delay_tau, noise_rng)
+                x0 = cb.grad if (cfg.start == "grad" or state is None) else state
+                state = device.run(system, x0, cfg.t_tau, noise_rng)
+                step = state
+                prev_system = system
+                modelled = digital + analog_plus_transfer
+                if (k + 1) % cfg.eval_every == 0:
+                    ng = system.solve()
+                    hist["ng_rel_error"].append(float(np.linalg.norm(step - ng) / np.linalg.norm(ng)))
+            theta = theta - cfg.lr * torch.from_numpy(np.ascontiguousarray(step))
+        hist["iter"].append(k + 1)
+        hist["loss"].append(loss)
+        hist["digital_s"].append(digital)
+        hist["modelled_s"].append(modelled)
+        if not math.isfinite(loss) or not torch.all(torch.isfinite(theta)):
+            hist["diverged"] = True
+            break
+        if (k + 1) % cfg.eval_every == 0 or k + 1 == cfg.n_iter:
+            evaluate(k + 1)
+    hist["final_train_loss"] = hist["train_loss"][-1]
+    hist["final_test_acc"] = hist["test_acc"][-1]
+    hist["median_digital_s"] = float(np.median(hist["digital_s"]))
+    hist["median_modelled_s"] = float(np.median(hist["modelled_s"]))
+    return hist
