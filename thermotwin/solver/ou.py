@@ -193,11 +193,13 @@ def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: M
     elif op.has_pole:
         P = cf.field_params(values, spec)
         ls = cf.linear_system(P)
+        _require_stable(-ls.F, "this board's op-amp poles and components")
         x = simulate_linear(-ls.F, ls.g, ls.Bn * (-noise_volts), q, cf.initial_x(P, v0), grid, config)
         volts = x @ ls.Cout.T + ls.dout
         stats.update(path="exact-augmented", n_state=P.n_state)
     else:
         real = realised_matrix(values, spec)
+        _require_stable(real.M, "this board's components")
         volts = simulate_realised(real, q, v0, grid, config)
         stats.update(path="exact")
     states = adc_readout(volts, spec) / values.b_scale
@@ -217,6 +219,17 @@ def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: M
 #: scheme is first order there; 0.05 kept the pathwise gap to ngspice at ~0.3 % of the signal range
 #: for a strongly slew-limited d = 10 board (0.5: 2.3 %, 0.1: 0.58 %, 0.02: 0.12 %).
 SUBSTEP_RHO = 0.05
+
+
+def _require_stable(M: np.ndarray, what: str) -> None:
+    """The realised drift can lose stability (tolerances, GBW poles) even when A is stable."""
+    worst = float(np.min(np.linalg.eigvals(M).real))
+    if worst <= 0:
+        from ..errors import UnstableMatrixError
+
+        raise UnstableMatrixError(f"{what} make the circuit unstable (a realised eigenvalue has real part "
+                                  f"{worst:.3g} ≤ 0): it would rail out; tighten tolerances, add damping or "
+                                  "use faster op-amps")
 
 
 def _run_kernel(P, q: float, v0: np.ndarray, grid, config: SimConfig, noise_volts: float):

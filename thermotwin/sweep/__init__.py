@@ -58,7 +58,8 @@ def add_parser(sub) -> None:
     p.add_argument("sweep_file", help="sweep file (TOML): matrix, spec, t_end, boards, checkpoints, [grid]")
     p.add_argument("--out", required=True, help="output directory (created; a rerun resumes it)")
     p.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: the CPUs available); 1 runs in this process")
+                   help="local worker processes (default: the CPUs available); 1 runs in this process, as do "
+                        "batched twin sweeps too small to repay starting workers")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="submit the runs to a running Dask cluster, e.g. tcp://host:8786 (workers need thermotwin)")
     p.add_argument("--backend", choices=list(BACKENDS), help="override the sweep file's backend")
