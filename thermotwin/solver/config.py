@@ -111,6 +111,21 @@ def initial_state(problem: Problem, config: SimConfig) -> np.ndarray:
     return v0
 
 
+def requested_dt_out(config: SimConfig, tau_s: float, spec=None) -> float | None:
+    """The output step the user asked for (``dt_out``) or the ADC sample period of ``spec``;
+    None when neither fixes it. A ``dt_out`` that contradicts the ADC rate is an error."""
+    adc_period = None if spec is None or spec.adc_rate_hz is None else 1.0 / spec.adc_rate_hz
+    if config.dt_out is None:
+        return adc_period
+    dt_out = parse_time(config.dt_out, tau_s)
+    if dt_out <= 0:
+        raise ValueError("dt_out must be > 0")
+    if adc_period is not None and not math.isclose(dt_out, adc_period, rel_tol=1e-9):
+        raise ValueError(f"dt_out {dt_out:g} s differs from the ADC sample period {adc_period:g} s "
+                         "(spec adc_rate_hz); drop --dt-out or change adc_rate_hz")
+    return dt_out
+
+
 def resolve_grid(problem: Problem, config: SimConfig, tau_s: float, spec=None) -> Grid:
     """Turn the config's times (seconds or τ multiples, or automatic) into a consistent grid.
 
@@ -118,7 +133,6 @@ def resolve_grid(problem: Problem, config: SimConfig, tau_s: float, spec=None) -
     steps (t_end is rounded up to the grid; the result states the value used). With an ADC
     sample rate in ``spec`` the output grid is the ADC's sampling grid.
     """
-    adc_period = None if spec is None or spec.adc_rate_hz is None else 1.0 / spec.adc_rate_hz
     v0 = initial_state(problem, config)
     t_settle = settling_time(problem, tau_s, v0)
     if config.t_end is None:
@@ -132,16 +146,8 @@ def resolve_grid(problem: Problem, config: SimConfig, tau_s: float, spec=None) -
                                else NOISE_STEPS_PER_TAU_MIN) * problem.lambda_max))
     if h_target <= 0:
         raise ValueError("noise_step must be > 0")
-    if config.dt_out is not None:
-        dt_out = parse_time(config.dt_out, tau_s)
-        if dt_out <= 0:
-            raise ValueError("dt_out must be > 0")
-        if adc_period is not None and not math.isclose(dt_out, adc_period, rel_tol=1e-9):
-            raise ValueError(f"dt_out {dt_out:g} s differs from the ADC sample period {adc_period:g} s "
-                             "(spec adc_rate_hz); drop --dt-out or change adc_rate_hz")
-    elif adc_period is not None:
-        dt_out = adc_period
-    else:
+    dt_out = requested_dt_out(config, tau_s, spec)
+    if dt_out is None:
         dt_out = max(h_target, t_end / DEFAULT_MAX_OUTPUT_POINTS)
         dt_out = math.ceil(dt_out / h_target * (1 - 1e-12)) * h_target
     if dt_out > t_end:

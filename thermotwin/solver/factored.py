@@ -384,24 +384,15 @@ def factored_grid(problem: FactoredProblem, config, tau_s: float, spec=None):
     but the default output step is τ (the exact step does not need the dense twin's noise step):
     dt_out = max(min(τ, t_end), t_end/4000) unless given, or the ADC period."""
     from ..units import parse_time
-    from .config import Grid, initial_state, settling_time
+    from .config import Grid, initial_state, requested_dt_out, settling_time
 
     v0 = initial_state(problem, config)
     t_settle = settling_time(problem, tau_s, v0)
     t_end = max(50 * tau_s, 4 * t_settle) if config.t_end is None else parse_time(config.t_end, tau_s)
     if t_end <= 0:
         raise ValueError("t_end must be > 0; give e.g. 50tau or 50us")
-    adc_period = None if spec is None or spec.adc_rate_hz is None else 1.0 / spec.adc_rate_hz
-    if config.dt_out is not None:
-        dt_out = parse_time(config.dt_out, tau_s)
-        if dt_out <= 0:
-            raise ValueError("dt_out must be > 0")
-        if adc_period is not None and not math.isclose(dt_out, adc_period, rel_tol=1e-9):
-            raise ValueError(f"dt_out {dt_out:g} s differs from the ADC sample period {adc_period:g} s "
-                             "(spec adc_rate_hz); drop --dt-out or change adc_rate_hz")
-    elif adc_period is not None:
-        dt_out = adc_period
-    else:
+    dt_out = requested_dt_out(config, tau_s, spec)
+    if dt_out is None:
         dt_out = max(min(tau_s, t_end), t_end / DEFAULT_MAX_OUTPUT_POINTS)
     if dt_out > t_end * (1 + 1e-12):
         raise ValueError(f"dt_out {dt_out:g} s is longer than t_end {t_end:g} s; make it smaller")
