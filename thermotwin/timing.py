@@ -169,11 +169,24 @@ def cmd_validate_timing(args) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A positive whole number, also written as 1e4 or 10_000."""
+    import argparse
+
+    try:
+        value = float(str(text).replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_integer() or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number ≥ 1")
+    return int(value)
+
+
 def add_parser(sub) -> None:
     """Register ``timing`` and ``validate-timing`` (called by :func:`thermotwin.cli.build_parser`)."""
     p = sub.add_parser("timing", help="per-iteration TNGD timing model: DAC, resistor programming, analog, ADC")
-    p.add_argument("--n-params", type=int, default=10_000, metavar="N", help="number of parameters N (default 1e4)")
-    p.add_argument("--batch", type=int, default=64, metavar="b", help="batch size b (default 64)")
+    p.add_argument("--n-params", type=_count, default=10_000, metavar="N", help="number of parameters N (default 1e4)")
+    p.add_argument("--batch", type=_count, default=64, metavar="b", help="batch size b (default 64)")
     p.add_argument("--dz", type=int, default=10, metavar="d_z", help="model outputs d_z (default 10)")
     p.add_argument("--bits", type=int, default=PAPER_BITS, help="bits per value (default 16)")
     p.add_argument("--link-gbps", type=float, default=PAPER_LINK_GBPS, help="link rate in Gb/s (default 50)")
