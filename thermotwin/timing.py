@@ -170,15 +170,15 @@ def cmd_validate_timing(args) -> int:
 
 
 def _count(text: str) -> int:
-    """A positive whole number, also written as 1e4 or 10_000."""
+    """A whole number, also written as 1e4 or 10_000 (its range is checked with the other inputs)."""
     import argparse
 
     try:
         value = float(str(text).replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_integer() or value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number ≥ 1")
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number")
     return int(value)
 
 
