@@ -23,9 +23,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import scipy.linalg
 
 import thermotwin as tt
+from calib_oracles import drift_cov_delta
 from thermotwin import cli
 from thermotwin.bench import bench_matrix
 from thermotwin.calibration.fit import Calibration, fit_ou
@@ -51,25 +51,6 @@ def in_node_order(tr: Trace) -> Trace:
     """Columns v(o0) … v(o15) in index order (ngspice -r lists nodes in its own order)."""
     order = [tr.names.index(n) for n in NODES]
     return Trace(tr.times, tr.values[:, order], tuple(NODES), tr.source, tr.resampled)
-
-
-def drift_cov_delta(V: np.ndarray, dt: float) -> np.ndarray:
-    """Delta-method covariance of vec(M̂) (see test_calibration.py): OLS Σ_ε ⊗ (ZᵀZ)⁻¹ through the
-    inverse Fréchet derivative of expm at logm(Φ̂)."""
-    N, d = V.shape[0] - 1, V.shape[1]
-    Z = np.column_stack([V[:-1], np.ones(N)])
-    B, *_ = np.linalg.lstsq(Z, V[1:], rcond=None)
-    E = V[1:] - Z @ B
-    Se = E.T @ E / (N - d - 1)
-    W = np.linalg.inv(Z.T @ Z)[:d, :d]
-    L0 = scipy.linalg.logm(B[:d].T).real
-    Jexp = np.empty((d * d, d * d))
-    for a in range(d * d):
-        Eb = np.zeros(d * d)
-        Eb[a] = 1.0
-        Jexp[:, a] = scipy.linalg.expm_frechet(L0, Eb.reshape(d, d), compute_expm=False).ravel()
-    J = -np.linalg.inv(Jexp) / dt
-    return J @ np.kron(Se, W) @ J.T
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,16 @@ def requested_dt_out(config: SimConfig, tau_s: float, spec=None) -> float | None
     return dt_out
 
 
+def resolve_settle(config: SimConfig, tau_s: float, t_settle: float, t_end: float) -> float:
+    """Start of the averaging window: ``config.settle``, or the settling time capped at t_end/2."""
+    if config.settle is None:
+        return min(t_settle, 0.5 * t_end)
+    settle = parse_time(config.settle, tau_s)
+    if settle >= t_end:
+        raise ValueError(f"settle {settle:g} s must be before t_end {t_end:g} s")
+    return settle
+
+
 def resolve_grid(problem: Problem, config: SimConfig, tau_s: float, spec=None) -> Grid:
     """Turn the config's times (seconds or τ multiples, or automatic) into a consistent grid.
 
@@ -156,11 +166,5 @@ def resolve_grid(problem: Problem, config: SimConfig, tau_s: float, spec=None) -
     h = dt_out / m
     n_out = max(1, math.ceil(t_end / dt_out * (1 - 1e-9)))
     t_end = n_out * dt_out
-    if config.settle is None:
-        settle = min(t_settle, 0.5 * t_end)
-    else:
-        settle = parse_time(config.settle, tau_s)
-        if settle >= t_end:
-            raise ValueError(f"settle {settle:g} s must be before t_end {t_end:g} s")
     return Grid(t_end_s=t_end, dt_out_s=dt_out, n_out=n_out, noise_step_s=h, steps_per_out=m,
-                settle_s=settle)
+                settle_s=resolve_settle(config, tau_s, t_settle, t_end))

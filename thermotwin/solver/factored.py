@@ -384,7 +384,7 @@ def factored_grid(problem: FactoredProblem, config, tau_s: float, spec=None):
     but the default output step is τ (the exact step does not need the dense twin's noise step):
     dt_out = max(min(τ, t_end), t_end/4000) unless given, or the ADC period."""
     from ..units import parse_time
-    from .config import Grid, initial_state, requested_dt_out, settling_time
+    from .config import Grid, initial_state, requested_dt_out, resolve_settle, settling_time
 
     v0 = initial_state(problem, config)
     t_settle = settling_time(problem, tau_s, v0)
@@ -398,14 +398,8 @@ def factored_grid(problem: FactoredProblem, config, tau_s: float, spec=None):
         raise ValueError(f"dt_out {dt_out:g} s is longer than t_end {t_end:g} s; make it smaller")
     n_out = max(1, math.ceil(t_end / dt_out * (1 - 1e-9)))
     t_end = n_out * dt_out
-    if config.settle is None:
-        settle = min(t_settle, 0.5 * t_end)
-    else:
-        settle = parse_time(config.settle, tau_s)
-        if settle >= t_end:
-            raise ValueError(f"settle {settle:g} s must be before t_end {t_end:g} s")
     return Grid(t_end_s=t_end, dt_out_s=dt_out, n_out=n_out, noise_step_s=dt_out, steps_per_out=1,
-                settle_s=settle)
+                settle_s=resolve_settle(config, tau_s, t_settle, t_end))
 
 
 def _noise_chunks(seed: int, n_steps: int, N: int, n_traj: int, traj: int, on: bool):
