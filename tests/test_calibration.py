@@ -26,7 +26,6 @@ import warnings
 
 import numpy as np
 import pytest
-import scipy.linalg
 
 import thermotwin as tt
 from calib_oracles import drift_cov_delta
