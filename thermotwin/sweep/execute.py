@@ -100,14 +100,20 @@ def _run_pool(tasks, fn, on_done, on_fail, workers: int, recycle: bool) -> None:
             inflight: dict = {}
             while pending or suspects or inflight:
                 alone = bool(suspects)
-                if alone and not inflight:
-                    t = suspects.popleft()
-                    inflight[pool.submit(fn, t)] = (t, True)
-                while not alone and pending and len(inflight) < 2 * workers:
-                    t = pending.popleft()
-                    inflight[pool.submit(fn, t)] = (t, False)
-                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
                 broken = False
+                try:
+                    # submit raises BrokenProcessPool when a worker died after the last wait returned
+                    if alone and not inflight:
+                        t = suspects[0]
+                        inflight[pool.submit(fn, t)] = (t, True)
+                        suspects.popleft()
+                    while not alone and pending and len(inflight) < 2 * workers:
+                        t = pending[0]
+                        inflight[pool.submit(fn, t)] = (t, False)
+                        pending.popleft()
+                except BrokenProcessPool:
+                    broken = True
+                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED) if inflight else (set(), set())
                 for fut in done:
                     t, was_alone = inflight.pop(fut)
                     try:
