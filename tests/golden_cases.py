@@ -45,6 +45,7 @@ class GoldenCase:
     spec: tt.HardwareSpec
     config: tt.SimConfig
     stored_run: bool
+    factored: bool = False     # problem is a FactoredProblem; the three-array netlist
 
     @property
     def output_file(self) -> str:
@@ -59,11 +60,31 @@ class GoldenCase:
         return DATA_DIR / f"{self.name}.data"
 
     def render(self) -> str:
+        if self.factored:
+            from thermotwin.circuit.factored_netlist import render_factored_netlist
+
+            return render_factored_netlist(self.problem, self.spec, self.config, output_file=self.output_file)
         return tt.render_netlist(self.problem, self.spec, self.config, output_file=self.output_file)
 
 
 def ref_problem() -> tt.Problem:
     return tt.Problem(A_REF, B_REF, name="ref_3x3")
+
+
+#: Fixed factored problem, N = 4, r = 2: J with mixed signs (and one zero), H with a negative
+#: off-diagonal entry (PSD: eigenvalues 0.6 and 1.4), λ = 0.5 — F = λI + JᵀHJ has eigenvalues
+#: 0.5 (twice), 1.024, 2.952.
+J_REF = np.array([[0.8, -0.5, 0.3, 0.0],
+                  [0.2, 0.7, -0.6, 0.9]])
+H_REF = np.array([[1.0, -0.4],
+                  [-0.4, 1.0]])
+G_REF = np.array([0.5, -1.0, 0.25, 0.75])
+
+
+def ref_factored():
+    from thermotwin.solver.factored import FactoredProblem
+
+    return FactoredProblem(J_REF, H_REF, 0.5, G_REF, name="ref_factored_4x2")
 
 
 CASES = {
@@ -73,6 +94,8 @@ CASES = {
                    tt.SimConfig(t_end="3tau", seed=7, noise="pwl"), stored_run=True),
         GoldenCase("ref_3x3_trrandom", ref_problem(), tt.HardwareSpec.ideal(),
                    tt.SimConfig(t_end="3tau", seed=7, noise="trrandom"), stored_run=False),
+        GoldenCase("ref_factored_4x2_pwl", ref_factored(), tt.HardwareSpec.ideal().replace(kappa0_v2=1e-3),
+                   tt.SimConfig(t_end="4tau", seed=11, noise="pwl"), stored_run=True, factored=True),
     )
 }
 

@@ -240,7 +240,11 @@ def test_realisation_rules_for_diagonal_effects(prob):
     c = 1 / ((1 + 0.03 * z_c) * (1 + 1 / A0))
     assert rel(b.row, c) < 1e-15 and rel(b.noise_gain, c) < 1e-15
     gam1 = 1 / (1 + (1 + np.abs(prob.J).sum(axis=1)) / A0)
-    assert rel(b.J1, prob.J * gam1[:, None]) < 1e-15 and b.J2 is prob.J
+    g_inv = 1 / (1 + 2 / A0)       # inverters feed J1's positive and J2's negative entries
+    assert rel(b.J1, np.where(prob.J > 0, g_inv, 1.0) * prob.J * gam1[:, None]) < 1e-15
+    assert rel(b.J2, np.where(prob.J < 0, g_inv, 1.0) * prob.J) < 1e-15
+    gamH = 1 / (1 + (1 + np.abs(prob.H).sum(axis=1)) / A0)
+    assert rel(b.H, np.where(prob.H > 0, g_inv, 1.0) * prob.H * gamH[:, None]) < 1e-15
     leak = (np.abs(prob.J).sum(axis=0) + prob.damping + 1 + 1) / A0
     assert rel(b.d, c * (prob.damping + leak)) < 1e-14
     assert b.has_diagonal and not b.symmetric
@@ -459,7 +463,7 @@ def test_cli_simulate_npz_same_keys_as_dense(tmp_path, capsys, prob):
 
 
 @pytest.mark.parametrize("argv_tail, match", [
-    (["--backend", "ngspice"], "backend 'ngspice' cannot run a factored"),
+    (["--backend", "pyspice"], "backend 'pyspice' cannot run a factored"),
     (["--rhs", "b.csv"], "--rhs"),
     (["--noise", "trnoise"], "ngspice's own generator"),
     (["--ensemble", "3"], "--ensemble"),

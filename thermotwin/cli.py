@@ -41,19 +41,24 @@ def _add_problem_args(p: argparse.ArgumentParser) -> None:
 
 
 def _problem_spec_config(args):
-    from .circuit.spec import HardwareSpec
     from .problem import load_problem
-    from .solver.config import SimConfig
-    from .units import parse_quantity
 
     problem = load_problem(args.matrix, args.rhs)
-    spec = HardwareSpec.load(args.spec) if args.spec else HardwareSpec()
+    return problem, spec_from_args(args), config_from_args(args)
+
+
+def spec_from_args(args):
+    """HardwareSpec from --spec, --r0/--c/--kappa0 and --set FIELD=VALUE (shared by dense and factored)."""
+    from .circuit.spec import HardwareSpec
+    from .units import parse_quantity
+
+    spec = HardwareSpec.load(args.spec) if getattr(args, "spec", None) else HardwareSpec()
     changes = {}
-    if args.r0 is not None:
+    if getattr(args, "r0", None) is not None:
         changes["r0_ohm"] = parse_quantity(args.r0, "ohm")
-    if args.c is not None:
+    if getattr(args, "c", None) is not None:
         changes["c_farad"] = parse_quantity(args.c, "F")
-    if args.kappa0 is not None:
+    if getattr(args, "kappa0", None) is not None:
         changes["kappa0_v2"] = parse_quantity(args.kappa0, "V2")
     for item in getattr(args, "set", []) or []:
         key, sep, raw = item.partition("=")
@@ -66,21 +71,54 @@ def _problem_spec_config(args):
         changes[key.strip()] = value
     if changes:
         spec = spec.replace(**changes)
-    config = SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise_step=args.noise_step, noise=args.noise,
-                       seed=args.seed, v0=args.v0, settle=args.settle, timeout_s=args.timeout)
-    return problem, spec, config
+    return spec
+
+
+def config_from_args(args):
+    from .solver.config import SimConfig
+
+    return SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise_step=args.noise_step, noise=args.noise,
+                     seed=args.seed, v0=args.v0, settle=args.settle, timeout_s=args.timeout)
+
+
+def _is_npz(path) -> bool:
+    return bool(path) and Path(path).suffix.lower() == ".npz"
 
 
 def cmd_netlist(args) -> int:
-    from .circuit.netlist import render_netlist
+    from .circuit.netlist import PROBE_FILE, render_netlist
     from .io import atomic_write_text
     from .problem import safe_name
 
-    problem, spec, config = _problem_spec_config(args)
     out = Path(args.output)
-    text = render_netlist(problem, spec, config, output_file=safe_name(out.stem, "thermotwin") + ".data")
+    data_name = PROBE_FILE if args.probe else safe_name(out.stem, "thermotwin") + ".data"
+    what = "drift probe" if args.probe else "transient"
+    if args.factored or _is_npz(args.matrix):
+        from .problem import Problem
+        from .solver.factored import load_factored
+
+        if not _is_npz(args.matrix):
+            raise ValueError("--factored needs a factored problem: an .npz with arrays J (r×N), H (r×r), damping "
+                             "and g (N); see `thermotwin factored-example`")
+        if args.rhs:
+            raise ValueError("--rhs: a factored .npz carries its right-hand side as array g; drop --rhs")
+        fp = load_factored(args.matrix)
+        spec, config = spec_from_args(args), config_from_args(args)
+        if args.factored:
+            from .circuit.factored_netlist import render_factored_netlist
+
+            text = render_factored_netlist(fp, spec, config, output_file=data_name, probe=args.probe)
+            desc = f"three-array board: N = {fp.N} integrators, r = {fp.r} stages per inner array"
+        else:   # the dense Appendix C array of F = λI + JᵀHJ (the factored netlist's reference)
+            text = render_netlist(Problem(fp.dense(), fp.g, name=fp.name), spec, config, output_file=data_name,
+                                  probe=args.probe)
+            desc = f"dense array of F = λI + JᵀHJ: {fp.N} integrators"
+    else:
+        problem, spec, config = _problem_spec_config(args)
+        text = render_netlist(problem, spec, config, output_file=data_name, probe=args.probe)
+        desc = f"{problem.d} integrators"
     atomic_write_text(out, text)
-    print(f"wrote {out} ({problem.d} integrators; run it with: ngspice -b {out})", file=sys.stderr)
+    print(f"wrote {out} ({what}, {desc}; run it with: ngspice -b {out})", file=sys.stderr)
     return 0
 
 
@@ -374,6 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("netlist", help="write the ngspice netlist of the integrator array")
     _add_problem_args(p)
     p.add_argument("-o", "--output", required=True, help="netlist file to write (e.g. out.cir)")
+    p.add_argument("--factored", action="store_true",
+                   help="for an .npz problem (J, H, damping, g): the scaled-up three-array board (J_f, H_L, J_f^T "
+                        "arrays, memoryless summing stages, integrators only on the N outputs); without it an "
+                        ".npz gives the dense array of λI + JᵀHJ")
+    p.add_argument("--probe", action="store_true",
+                   help="write the drift probe instead of the transient: integrators replaced by sources, one "
+                        "operating point per column, writing the summing-node currents to thermotwin_probe.data")
     p.set_defaults(func=cmd_netlist)
 
     p = sub.add_parser("simulate", help="simulate with the twin, ngspice or PySpice")

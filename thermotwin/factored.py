@@ -1,8 +1,9 @@
 """Command-line pieces of the factored (paper-scale TNGD) twin; the library is
 :mod:`thermotwin.solver.factored`.
 
-* ``thermotwin simulate problem.npz --backend twin …`` — :func:`simulate_npz`, called by
-  ``cli.cmd_simulate`` for an ``.npz`` matrix argument; same options and JSON keys as dense problems.
+* ``thermotwin simulate problem.npz --backend twin|ngspice …`` — :func:`simulate_npz`, called by
+  ``cli.cmd_simulate`` for an ``.npz`` matrix argument; same options and JSON keys as dense problems
+  (ngspice runs the three-array netlist of :mod:`thermotwin.circuit.factored_netlist`).
 * ``thermotwin factored-example -o problem.npz --n 100000 --r 640`` — write a synthetic GGN-like
   problem (see :func:`~thermotwin.solver.factored.synthetic_factored`).
 * ``thermotwin factored-bench --n 100000 --r 640`` — wall time and peak memory of one run.
@@ -17,24 +18,10 @@ import sys
 
 
 def _spec_and_config(args):
-    """HardwareSpec and SimConfig from the simulate options (mirrors cli._problem_spec_config)."""
-    from .circuit.spec import HardwareSpec
-    from .solver.config import SimConfig
-    from .units import parse_quantity
+    """HardwareSpec and SimConfig from the simulate options (the same rules as dense problems)."""
+    from .cli import config_from_args, spec_from_args
 
-    spec = HardwareSpec.load(args.spec) if getattr(args, "spec", None) else HardwareSpec()
-    changes = {}
-    if getattr(args, "r0", None) is not None:
-        changes["r0_ohm"] = parse_quantity(args.r0, "ohm")
-    if getattr(args, "c", None) is not None:
-        changes["c_farad"] = parse_quantity(args.c, "F")
-    if getattr(args, "kappa0", None) is not None:
-        changes["kappa0_v2"] = parse_quantity(args.kappa0, "V2")
-    if changes:
-        spec = spec.replace(**changes)
-    config = SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise_step=args.noise_step, noise=args.noise,
-                       seed=args.seed, v0=args.v0, settle=args.settle, timeout_s=args.timeout)
-    return spec, config
+    return spec_from_args(args), config_from_args(args)
 
 
 def simulate_npz(args):
@@ -45,15 +32,19 @@ def simulate_npz(args):
     from .errors import InputError
     from .solver.factored import load_factored, run_factored
 
-    if args.backend != "twin":
-        raise InputError(f"backend {args.backend!r} cannot run a factored .npz problem (N×N SPICE or the numba "
-                         "kernel do not reach these sizes); use --backend twin")
+    if args.backend not in ("twin", "ngspice"):
+        raise InputError(f"backend {args.backend!r} cannot run a factored .npz problem; use --backend twin (any "
+                         "size) or ngspice (the three-array netlist, small boards)")
     if args.rhs:
         raise InputError("--rhs: a factored .npz carries its right-hand side as array g; drop --rhs")
     if getattr(args, "ensemble", 1) > 1:
         raise InputError("--ensemble is not supported for factored problems yet; run seeds/boards separately")
     spec, config = _spec_and_config(args)
     problem = load_factored(args.matrix)
+    if args.backend == "ngspice":
+        from .solver.ngspice import run_ngspice_factored
+
+        return run_ngspice_factored(problem, spec, config)
     res = run_factored(problem, spec, config)
     if "noise_note" in res.stats and not args.json:
         print(f"thermotwin: note: {res.stats['noise_note']}", file=sys.stderr)

@@ -3,8 +3,13 @@
 Topology (DESIGN 1.3, "scaled-up TNGD form"): a memoryless inverting summing stage per row of J_f
 computes y = J₁ V, a second one per row of H_L computes z = H' y, and the J_fᵀ array feeds z into the
 N integrators' summing nodes, next to the damping resistor 1/(gλ), the DAC input resistor and the
-noise resistor. Signs are carried by inverters, as in the dense mapping. b·d_z(b·d_z + 2N)
-programmable resistors: J₁ and J₂ = J_fᵀ are two physical arrays.
+noise resistor. b·d_z(b·d_z + 2N) programmable resistors: J₁ and J₂ = J_fᵀ are two physical arrays.
+
+Signs are carried by inverters (one per integrator, n_i = −V_i, and one per stage output,
+ny_k = −y_k, nz_m = −z_m). Every stage is inverting, so a positive entry of J₁ or H' is fed from
+the inverted signal (n_j, ny_k) and a negative one from the signal itself; the J_fᵀ array feeds
+the integrators' summing nodes like the dense array (DESIGN 1.3): from z_m for a positive entry,
+from nz_m for a negative one. :mod:`thermotwin.circuit.factored_netlist` writes this circuit.
 
 Non-idealities (``HardwareSpec`` fields; 0/None is ideal):
 
@@ -19,8 +24,9 @@ Non-idealities (``HardwareSpec`` fields; 0/None is ideal):
   rounded to the nearest level. With r_min_ohm the scale s puts the largest entry of each array at
   r_min (the two J arrays and λ share the integrator's scale).
 * ``opamp.gain`` A0: each summing stage's gain becomes 1/(1 + (1 + Σ|row|)/A0) (a row scaling of J₁
-  and H', keeps the factored form); at the integrators the leak g_tot,i/(g·A0) (DESIGN 1.4) adds a
-  per-node diagonal term and τ scales by (1 + 1/A0).
+  and H', keeps the factored form), each inverter's 1/(1 + 2/A0) (on the entries it feeds); at the
+  integrators the leak g_tot,i/(g·A0) (DESIGN 1.4) adds a per-node diagonal term and τ scales by
+  (1 + 1/A0). All exact for static op-amps.
 * ``c_tolerance``: C_i = C(1 + t_c z): row i of the drift and its noise scale by C/C_i.
 * ``dac_bits`` on g, ``adc_bits``/``adc_rate_hz`` at read-out (applied by the solver).
 
@@ -58,6 +64,10 @@ class FactoredBoard:
         has_diagonal: d is not uniform (the diagonal path is needed).
         extra_arrays: r×N arrays the realisation allocates (0, 1 or 2).
         report: what the mapping did (scale, dropped, clipped, quantisation, stage gains, leak).
+        parts: the component-level values the netlist writer uses: ``J1``/``H``/``J2`` entries the
+            programmable resistors realise (before op-amp gains), ``g_int``/``g_h`` unit
+            conductances (S), per-node ``lam``, ``g_in``, ``g_noise`` (relative to g_int), ``cap``
+            (relative to C) and ``v_in`` (DAC volts).
     """
 
     J1: np.ndarray | None
@@ -74,6 +84,7 @@ class FactoredBoard:
     has_diagonal: bool
     extra_arrays: int
     report: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=dict, repr=False)
 
     def dense_drift(self) -> np.ndarray:
         """diag(d) + diag(row) J₂ᵀ H' J₁ as an N×N array (tests, small N only)."""
@@ -140,11 +151,13 @@ def _col_abs_sum(X: np.ndarray) -> np.ndarray:
 
 
 def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
-                     node_tolerance: bool = False, dry_run: bool = False) -> FactoredBoard:
+                     node_tolerance: bool = False, dry_run: bool = False, keep_parts: bool = False) -> FactoredBoard:
     """Map a :class:`~thermotwin.solver.factored.FactoredProblem` onto the three-array board.
 
     Cost O(r·N) (one pass per perturbed array, bounded temporaries). With ``dry_run`` only τ and
     the structural flags are computed (nothing of size r×N is allocated), for memory planning.
+    ``keep_parts`` fills ``FactoredBoard.parts`` (component values for the netlist writer; keeps
+    the un-gained arrays alive, so off at scale).
 
     Raises:
         InputError: unsupported op-amp fields; damping not realisable in the resistor range.
@@ -203,12 +216,21 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
     else:
         J1 = J2 = J
         Hr = H
+    parts = {"J1": J1, "H": Hr, "J2": J2} if keep_parts else {}   # resistor entries (no op-amp gains)
     if inv_a0 > 0:
+        # Static op-amps of gain A0 (exact, shared/DESIGN.md 1.4): a summing stage with feedback
+        # conductance g_f and inputs g_k gives −(Σ g_k v_k/g_f)/(1 + (1 + Σ g_k/g_f)/A0); a unit
+        # inverter −1/(1 + 2/A0). Entries fed from an inverter (see Signs above) carry that factor.
         gam1 = 1.0 / (1.0 + (1.0 + _row_abs_sum(J1)) * inv_a0)
         gamH = 1.0 / (1.0 + (1.0 + np.abs(Hr).sum(axis=1)) * inv_a0)
-        J1 = J1 * gam1[:, None]               # new array: J2 keeps the integrator stage's entries
-        Hr = Hr * gamH[:, None]
-        report.update(stage_gain_min=float(min(gam1.min(), gamH.min())))
+        g_inv = 1.0 / (1.0 + 2.0 * inv_a0)
+        col_abs_J2 = _col_abs_sum(J2)                     # the integrators' leak sees the resistors
+        J1g = _signed_gain(J1, gam1, pos=g_inv, neg=1.0)
+        # J2 in place when the realised array is ours and nobody keeps it (memory at N = 1e5)
+        J2 = _signed_gain(J2, None, pos=1.0, neg=g_inv, out=J2 if (touched and not keep_parts) else None)
+        J1 = J1g
+        Hr = _signed_gain(Hr, gamH, pos=g_inv, neg=1.0)
+        report.update(stage_gain_min=float(min(gam1.min(), gamH.min())), inverter_gain=g_inv)
 
     # Damping resistor: range and quantisation (nearest level, one value).
     g_lam = g_int * lam
@@ -234,7 +256,7 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
         if spec.c_tolerance:
             cap = 1.0 + spec.c_tolerance * z_c
     c = 1.0 / (cap * (1.0 + inv_a0))                     # C_nominal / (C_i (1 + 1/A0))
-    leak = inv_a0 * (_col_abs_sum(J2) + lam_i + g_in + g_noise) if inv_a0 else np.zeros(N)
+    leak = inv_a0 * (col_abs_J2 + lam_i + g_in + g_noise) if inv_a0 else np.zeros(N)
     if inv_a0:
         report["leak_max"] = float(leak.max())
     d = c * (lam_i + leak)
@@ -246,9 +268,26 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
     symmetric = (J2 is J1) and (Hr is H or np.array_equal(Hr, Hr.T)) and uniform(c) and uniform(noise_gain)
     if not has_diag:
         d = np.full(N, float(d[0]))
+    if keep_parts:
+        parts.update(g_int=g_int, g_h=g_h, lam=lam_i, g_in=g_in, g_noise=g_noise, cap=cap, v_in=v_in)
     return FactoredBoard(J1=J1, H=Hr, J2=J2, d=d, row=c, f=f, noise_gain=noise_gain,
                          kappa=spec.kappa0_v2 / b_scale**2, tau_s=tau, b_scale=b_scale, symmetric=symmetric,
-                         has_diagonal=has_diag, extra_arrays=extra, report=report)
+                         has_diagonal=has_diag, extra_arrays=extra, report=report, parts=parts)
+
+
+def _signed_gain(X: np.ndarray, row_gain: np.ndarray | None, pos: float, neg: float,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """X with positive entries times ``pos``, negative times ``neg``, row i times row_gain[i]
+    (into ``out``, which may be X itself; a new array by default)."""
+    out = np.empty_like(X) if out is None else out
+    rows = max(1, _BLOCK_BYTES // (8 * X.shape[1]))
+    for i in range(0, X.shape[0], rows):
+        xc = X[i:i + rows]
+        oc = out[i:i + rows]
+        np.multiply(xc, np.where(xc > 0, pos, neg), out=oc)
+        if row_gain is not None:
+            oc *= row_gain[i:i + rows, None]
+    return out
 
 
 def _row_abs_sum(X: np.ndarray) -> np.ndarray:

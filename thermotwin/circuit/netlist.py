@@ -54,7 +54,8 @@ def noise_plan(problem: Problem, spec: HardwareSpec, config, tau_s: float) -> tu
 
 
 def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mapping = Mapping(),
-                   values: ComponentValues | None = None, output_file: str = OUTPUT_FILE) -> str:
+                   values: ComponentValues | None = None, output_file: str = OUTPUT_FILE,
+                   probe: bool = False) -> str:
     """Render the ngspice netlist of ``problem`` on ``spec``.
 
     Args:
@@ -64,6 +65,9 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
         mapping: scaling choices.
         values: component values (default: ``design(problem, spec, mapping)``).
         output_file: file name ``wrdata`` writes (sanitised to ``[A-Za-z0-9_.+-]``).
+        probe: write the drift probe instead of the transient (integrators replaced by sources and
+            ammeters, one operating point per column; :func:`probe_control_lines`), which measures
+            the matrix and forcing the arrays realise.
 
     Returns:
         The netlist text, runnable as ``ngspice -b FILE``; it writes a uniform-grid table of time
@@ -109,8 +113,11 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
     L.append("")
     for i in range(d):
         L.append(f"* --- node {i}")
-        L += opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", f"p{i}", op, fmt)
-        L.append(f"Cint{i} s{i} o{i} {fmt(values.c[i])} IC={fmt(cap_ic[i])}")
+        if probe:
+            L += probe_node(i)
+        else:
+            L += opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", f"p{i}", op, fmt)
+            L.append(f"Cint{i} s{i} o{i} {fmt(values.c[i])} IC={fmt(cap_ic[i])}")
         L += opamp.spice_lines(f"inv{i}", plus, f"m{i}", f"n{i}", f"q{i}", op, fmt)
         L.append(f"Rii{i} o{i} m{i} {fmt(values.r_inv_in[i])}")
         L.append(f"Rif{i} m{i} n{i} {fmt(values.r_inv_fb[i])}")
@@ -125,8 +132,10 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
             src = f"o{j}" if sg > 0 else f"n{j}"
             L.append(f"R{i}_{j} {src} s{i} {fmt(values.r_entry[i, j])}")
         L.append(f"Rn{i} nn{i} s{i} {fmt(values.r_noise[i])}")
-        L += _noise_source(i, spec, grid, tau, kind, config.seed, d)
+        L += [f"Vn{i} nn{i} 0 DC 0"] if probe else _noise_source(i, spec, grid, tau, kind, config.seed, d)
     L.append("")
+    if probe:
+        return "\n".join(L + probe_control_lines(d))
     ics = [f"v(o{i})={fmt(v0[i])}" for i in range(d)]
     if op.has_pole:
         ics += [f"v(p{i})={fmt(x0[d + i])}" for i in range(d)]
@@ -134,11 +143,17 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
         ics += [f"v(n{i})={fmt(x0[2 * d + i])}" for i in range(d)]
     for k in range(0, len(ics), 8):
         L.append(".ic " + " ".join(ics[k:k + 8]))
-    L.append(".options " + " ".join(f"{k}={v}" for k, v in spice_codes.TRAN_OPTIONS.items())
-             + (f" seed={int(config.seed)}" if kind in ("trrandom", "trnoise") else ""))
-    L.append(f".tran {fmt(grid.dt_out_s)} {fmt(grid.t_end_s)} 0 {fmt(grid.max_step_s)} uic")
+    L += tran_control_lines(grid, kind, config.seed, d, out_name)
+    return "\n".join(L)
+
+
+def tran_control_lines(grid, kind: str, seed: int, d: int, out_name: str) -> list[str]:
+    """``.options``, ``.tran … uic`` and the ``.control`` block that writes v(o0…o{d−1}) on the grid."""
+    L = [".options " + " ".join(f"{k}={v}" for k, v in spice_codes.TRAN_OPTIONS.items())
+         + (f" seed={int(seed)}" if kind in ("trrandom", "trnoise") else ""),
+         f".tran {fmt(grid.dt_out_s)} {fmt(grid.t_end_s)} 0 {fmt(grid.max_step_s)} uic"]
     vecs = " ".join(spice_codes.node_vector(f"o{i}") for i in range(d))
-    L += [
+    return L + [
         ".control",
         "set wr_singlescale",
         "set wr_vecnames",
@@ -151,7 +166,30 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
         ".end",
         "",
     ]
-    return "\n".join(L)
+
+
+#: File the drift-probe netlists write (one row per operating point).
+PROBE_FILE = "thermotwin_probe.data"
+
+
+def probe_node(i: int) -> list[str]:
+    """Node i's integrator in a drift probe: V(o{i}) forced (``Vo{i}``), s{i} held at 0 V through the
+    ammeter ``Vs{i}`` (the ideal virtual ground), so i(Vs{i}) is the current the arrays push into s{i}."""
+    return [f"Vo{i} o{i} 0 DC 0", f"Vs{i} s{i} 0 DC 0"]
+
+
+def probe_control_lines(d: int, out_name: str = PROBE_FILE) -> list[str]:
+    """``.control`` block: d + 1 operating points, all V(o) = 0 and then V(o_j) = 1 V for each j; each
+    appends the row i(Vs0 … Vs{d−1}) to ``out_name``. Column j of the realised g·F is row j+1 − row 0;
+    row 0 is the forcing (DAC, offsets). Read with :func:`thermotwin.solver.ngspice.read_probe`."""
+    vecs = " ".join(f"i(vs{i})" for i in range(d))
+    L = [".control", "set wr_singlescale", "set wr_vecnames", "set appendwrite", "option numdgt=15",
+         "op", f"wrdata {out_name} {vecs}"]
+    for j in range(d):
+        if j:
+            L.append(f"alter vo{j - 1} dc = 0")
+        L += [f"alter vo{j} dc = 1", "op", f"wrdata {out_name} {vecs}"]
+    return L + ["quit 0", ".endc", ".end", ""]
 
 
 _ZOH_CACHE: dict = {}

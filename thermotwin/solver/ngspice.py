@@ -143,6 +143,105 @@ def result_from_table(problem, spec, config, values, grid, times, volts, names, 
         backend=backend, times=expect, states=adc_readout(volts, spec) / values.b_scale, x_exact=problem.x_exact,
         tau_s=values.nominal_tau_s, settle_s=grid.settle_s, wall_s=wall, seed=config.seed,
         noise=config.noise, spec_hash=spec.digest(), problem_hash=problem.digest(),
-        b_scale=values.b_scale, A=np.asarray(problem.A), b=np.asarray(problem.b),
+        b_scale=values.b_scale, b=np.asarray(problem.b),
+        A=problem.operator if hasattr(problem, "operator") else np.asarray(problem.A),   # factored: no N×N
         noise_step_s=grid.noise_step_s, stats=stats,
     )
+
+
+# -- the factored (three-array) board --------------------------------------------------------------
+
+def run_ngspice_factored(problem, spec: HardwareSpec, config: SimConfig, keep_dir: str | os.PathLike | None = None,
+                         **realise_kw) -> SimResult:
+    """Backend ``ngspice`` for a :class:`~thermotwin.solver.factored.FactoredProblem`: render the
+    three-array netlist (:func:`~thermotwin.circuit.factored_netlist.render_factored_netlist`), run,
+    parse. Small boards only (SPICE is the oracle). ``realise_kw``: rounding, out_of_range, node_tolerance."""
+    from types import SimpleNamespace
+
+    from ..circuit.factored_netlist import board_for_netlist, check_renderable, render_factored_netlist
+
+    t0 = time.perf_counter()
+    find_ngspice()
+    if config.n_traj != 1:
+        raise ValueError("the ngspice backend runs one trajectory per call; use n_traj=1")
+    if config.noise == "white":
+        raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
+                         "or pwl (same path as the twin)")
+    check_renderable(spec)
+    board = board_for_netlist(problem, spec, **realise_kw)
+    grid = resolve_grid(problem, config, board.tau_s, spec)
+    text = render_factored_netlist(problem, spec, config, board=board)
+    t_render = time.perf_counter() - t0
+    wd = Path(keep_dir) if keep_dir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-ngspice-"))
+    t1 = time.perf_counter()
+    data = run_netlist_text(text, wd, timeout_s=config.timeout_s)
+    t_spice = time.perf_counter() - t1
+    try:
+        times, volts, names = read_wrdata(data)
+    finally:
+        if keep_dir is None:
+            shutil.rmtree(wd, ignore_errors=True)
+    scales = SimpleNamespace(nominal_tau_s=board.tau_s, b_scale=board.b_scale)
+    return result_from_table(problem, spec, config, scales, grid, times, volts, names, "ngspice",
+                             wall=time.perf_counter() - t0,
+                             stats={"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text),
+                                    "circuit": "factored", "N": problem.N, "r": problem.r})
+
+
+def read_probe(path: str | os.PathLike, d: int) -> np.ndarray:
+    """Rows of a drift-probe table (:func:`thermotwin.circuit.netlist.probe_control_lines`): (d + 1, d)
+    currents i(Vs0 … Vs{d−1}) in A, row 0 with every V(o) = 0, row j + 1 with V(o_j) = 1 V."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if not parts or not (parts[0][0].isdigit() or parts[0][0] in "+-."):
+            continue                                   # a header (appendwrite repeats it)
+        vals = [float(x) for x in parts]
+        if len(vals) < d:
+            raise NgspiceError(f"{path}: a probe row has {len(vals)} numbers, expected {d}", None, line)
+        rows.append(vals[-d:])                         # after the scale column(s)
+    if len(rows) != d + 1:
+        raise NgspiceError(f"{path}: {len(rows)} operating points, expected {d + 1}", None, "")
+    return np.array(rows)
+
+
+def measure_drift(text: str, d: int, g_unit: float, b_scale: float, workdir: str | os.PathLike | None = None,
+                  timeout_s: float = 600.0) -> tuple[np.ndarray, np.ndarray]:
+    """Run a drift-probe netlist and return what its arrays realise, in τ units and problem units.
+
+    With the integrators replaced by sources (V(o) forced, summing nodes held at 0 V), KCL gives the
+    current the arrays push into s_i as g·(F V − f)_i. So column j of F is (I(e_j) − I(0))/g and
+    f = −I(0)/(g·b_scale). This is the ideal-integrator part of the drift: an integrator's own
+    finite-gain leak and capacitor spread are not in it (DESIGN 1.4 adds them per node).
+
+    Args:
+        text: from ``render_netlist(..., probe=True)`` or ``render_factored_netlist(..., probe=True)``.
+        g_unit: the integrators' unit conductance g = s/R0 (S).
+    """
+    from ..circuit.netlist import PROBE_FILE
+
+    wd = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-probe-"))
+    try:
+        I = read_probe(run_netlist_text(text, wd, timeout_s=timeout_s, output_file=PROBE_FILE), d)
+    finally:
+        if workdir is None:
+            shutil.rmtree(wd, ignore_errors=True)
+    F = (I[1:] - I[0]).T / g_unit
+    f = -I[0] / (g_unit * b_scale)
+    return F, f
+
+
+def probe_dense(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping(), **kw):
+    """(F, f) the dense netlist's arrays realise, measured by ngspice (see :func:`measure_drift`)."""
+    values = design(problem, spec, mapping)
+    text = render_netlist(problem, spec, SimConfig(noise="none", t_end="1tau"), mapping, values=values, probe=True)
+    return measure_drift(text, problem.d, values.scale / spec.r0_ohm, values.b_scale, **kw)
+
+
+def probe_factored(problem, spec: HardwareSpec, **kw):
+    """(F, f) the three-array netlist's stages and arrays realise, measured by ngspice."""
+    from ..circuit.factored_netlist import board_for_netlist, render_factored_netlist
+
+    board = board_for_netlist(problem, spec)
+    text = render_factored_netlist(problem, spec, SimConfig(noise="none", t_end="1tau"), board=board, probe=True)
+    return measure_drift(text, problem.N, board.parts["g_int"], board.b_scale, **kw)

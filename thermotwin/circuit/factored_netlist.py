@@ -1,0 +1,176 @@
+"""Netlist text for the scaled-up TNGD board: three resistor arrays J_f, H_L, J_fᵀ (shared/DESIGN.md 1.3).
+
+The dense Appendix C array needs N² programmable resistors for F = λI + J_fᵀ H_L J_f. The paper's
+scaled-up form (its Appendix C, "b·d_z(b·d_z + 2N) resistors") computes the product in stages:
+
+    y = J₁ V      r memoryless inverting summing stages (a{k} → y{k}), inputs from n_j / o_j
+    z = H' y      r memoryless inverting summing stages (c{m} → z{m}), inputs from ny_k / y_k
+    C dV_i/dt = −g (Σ_m J₂[m, i] z_m + λ V_i − g_i) − I_n,i      N integrators, as in the dense cell
+
+so integrators sit only on the N outputs and the r = b·d_z stage outputs are algebraic. Signs are
+carried by inverters (n_i = −V_i, ny_k = −y_k, nz_m = −z_m); which entry is fed from which signal
+is stated in :mod:`thermotwin.circuit.factored` (the realisation the twin uses, so the component
+values here are exactly the ones the factored twin simulates). The integrator cell — DAC input,
+damping resistor, noise resistor and PWL/TRRANDOM/TRNOISE noise source — is the dense one
+(:mod:`thermotwin.circuit.netlist`), with the same noise stream for the same seed, so a factored
+netlist and the dense netlist of J_fᵀH_LJ_f + λI run the same noise path.
+
+Node names (i = 0 … N−1 integrators, k, m = 0 … r−1 stages):
+    o{i} s{i} n{i} m{i} din{i} nn{i}   integrator cell (as in the dense netlist)
+    a{k} y{k}  ay{k} ny{k}             J₁ stage k: summing node, output; its inverter
+    c{m} z{m}  az{m} nz{m}             H' stage m: summing node, output; its inverter
+
+Op-amps: 2N + 4r, all static (finite DC gain, rails and input offset are rendered; a gain–bandwidth
+pole or slew limit is refused — at this size they would need a state per stage and consistent
+initial conditions that this writer does not compute). Programmable resistors: nnz(J₁) + nnz(H') +
+nnz(J₂) ≤ r(r + 2N); fixed ones: the stage feedback resistors and the inverters' 2 R0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import __version__
+from ..errors import InputError
+from ..problem import safe_name
+from . import opamp
+from .factored import FactoredBoard, realise_factored
+from .netlist import OUTPUT_FILE, _noise_source, fmt, probe_control_lines, probe_node, tran_control_lines
+from .opamp import OpAmpParams
+from .spec import IDEAL_SPICE_GAIN, HardwareSpec
+
+#: Largest N·r + r² (programmable resistors / 2) rendered without ``max_resistors``: SPICE is the
+#: validation oracle for small boards (DESIGN 3), a netlist of this size is already ~100 MB.
+DEFAULT_MAX_RESISTORS = 2_000_000
+
+
+def check_renderable(spec: HardwareSpec) -> None:
+    """Refuse op-amp dynamics the factored writer does not render (one line, with the fix)."""
+    op = spec.opamp
+    for name, bad in (("opamp.gbw_hz", op.gbw_hz is not None), ("opamp.slew_v_per_s", op.slew_v_per_s is not None)):
+        if bad:
+            raise InputError(f"spec field {name!r} is not rendered in the factored netlist (each of the 4r stage "
+                             "op-amps would need a pole state with consistent initial conditions); set it to null, "
+                             "or write the dense netlist of the same problem (thermotwin netlist problem.npz)")
+
+
+def board_for_netlist(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
+                      node_tolerance: bool = False) -> FactoredBoard:
+    """The component values of the board (the realisation the factored twin uses), with the op-amp
+    left out: SPICE simulates the op-amps themselves."""
+    ideal = spec.replace(**{"opamp.gain": None, "opamp.v_sat_v": None, "opamp.offset_v": 0.0,
+                            "opamp.gbw_hz": None, "opamp.slew_v_per_s": None})
+    return realise_factored(problem, ideal, rounding=rounding, out_of_range=out_of_range,
+                            node_tolerance=node_tolerance, keep_parts=True)
+
+
+def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: FactoredBoard | None = None,
+                            rounding: str = "nearest", out_of_range: str = "drop", node_tolerance: bool = False,
+                            output_file: str = OUTPUT_FILE, probe: bool = False,
+                            max_resistors: int = DEFAULT_MAX_RESISTORS) -> str:
+    """Render the three-array netlist of a :class:`~thermotwin.solver.factored.FactoredProblem`.
+
+    Args:
+        problem: J (r×N), H (r×r), damping λ, g (N,).
+        spec: the board (resistor range/bits/tolerance, DAC, C, κ0, static op-amp).
+        config: :class:`~thermotwin.solver.SimConfig` (t_end, grid, noise kind, seed, v0); the grid
+            is the dense rule (:func:`~thermotwin.solver.config.resolve_grid`) on F.
+        board: component values (default :func:`board_for_netlist`).
+        output_file: name ``wrdata`` writes (sanitised).
+        probe: write the drift probe (see :func:`thermotwin.circuit.netlist.probe_control_lines`).
+        max_resistors: refuse larger boards (the text grows as r(r + 2N)).
+
+    Returns:
+        Netlist text, runnable as ``ngspice -b FILE``; it writes time and v(o{i}) on the grid.
+    """
+    from ..solver.config import initial_state, resolve_grid
+
+    check_renderable(spec)
+    N, r = problem.N, problem.r
+    if r * (r + 2 * N) > 2 * max_resistors:
+        raise InputError(f"the factored netlist of N = {N}, r = {r} has up to {r * (r + 2 * N):,} programmable "
+                         f"resistors (limit {2 * max_resistors:,}); SPICE is the oracle for small boards — use "
+                         "the factored twin (thermotwin simulate problem.npz) at this size")
+    if board is None:
+        board = board_for_netlist(problem, spec, rounding, out_of_range, node_tolerance)
+    P = board.parts
+    tau = board.tau_s
+    grid = resolve_grid(problem, config, tau, spec)
+    op = OpAmpParams.from_spec(spec)
+    a0 = op.a0 if math.isfinite(op.a0) else IDEAL_SPICE_GAIN
+    v0 = initial_state(problem, config) * board.b_scale
+    cap_ic = op.vos - v0 * (1.0 + 1.0 / a0)            # v(s) − v(o) of a static integrator at V = v0
+    plus = "vos" if op.vos else "0"
+    kind = config.noise
+    g_int, g_h, R0, C = P["g_int"], P["g_h"], spec.r0_ohm, spec.c_farad
+    J1, H, J2 = P["J1"], P["H"], P["J2"]
+    n_prog = int(np.count_nonzero(J1) + np.count_nonzero(H) + np.count_nonzero(J2))
+    out_name = safe_name(output_file, OUTPUT_FILE)
+
+    L: list[str] = []
+    L.append(f"* thermotwin {__version__}: scaled-up TNGD board, three arrays J_f H_L J_f^T "
+             f"(arXiv 2405.13817 App. C), N={N} r={r}")
+    L.append(f"* problem {problem.name} sha256:{problem.digest()}  spec sha256:{spec.digest()}")
+    L.append(f"* tau={fmt(tau)} s  scale s={fmt(board.report['scale'])}  scale_H={fmt(board.report['scale_H'])}  "
+             f"b_scale={fmt(board.b_scale)}  damping={fmt(problem.damping)}  kappa0={fmt(spec.kappa0_v2)} V^2  "
+             f"noise={kind}  seed={config.seed}  board_seed={spec.board_seed}")
+    L.append(f"* t_end={fmt(grid.t_end_s)} s  dt_out={fmt(grid.dt_out_s)} s  noise_step={fmt(grid.noise_step_s)} s")
+    L.append(f"* op-amps: {2 * N + 4 * r} (N integrators + N inverters + 2r stages + 2r inverters); "
+             f"programmable resistors: {n_prog} (r(r + 2N) = {r * (r + 2 * N)})")
+    L.append("* conventions: shared/DESIGN.md 1.3; V_i = v(o{i}); y = J1 V at y{k}; z = H y at z{m}")
+    L.append(f"* op-amp macromodel (circuit/opamp.py), static: A0={'ideal' if not math.isfinite(op.a0) else fmt(op.a0)}"
+             f" rails={spec.opamp.v_sat_v} V offset={fmt(op.vos)} V")
+    if op.vos:
+        L.append(f"Vos vos 0 DC {fmt(op.vos)}")
+    L.append("")
+
+    def inverter(name: str, inp: str, summing: str, out: str) -> list[str]:
+        return (opamp.spice_lines(name, plus, summing, out, "", op, fmt)
+                + [f"R{name}i {inp} {summing} {fmt(R0)}", f"R{name}f {summing} {out} {fmt(R0)}"])
+
+    def entries(row: np.ndarray, pos_src: str, neg_src: str, g_unit: float, name: str, node: str) -> list[str]:
+        out = []
+        for j in np.flatnonzero(row):
+            src = (pos_src if row[j] > 0 else neg_src).format(j)
+            out.append(f"{name}_{j} {src} {node} {fmt(1.0 / (g_unit * abs(row[j])))}")
+        return out
+
+    L.append("* --- J1 stages: y_k = sum_j J1[k,j] V_j (positive entries from n_j, negative from o_j)")
+    for k in range(r):
+        L += opamp.spice_lines(f"st1_{k}", plus, f"a{k}", f"y{k}", "", op, fmt)
+        L.append(f"Rf1_{k} a{k} y{k} {fmt(1.0 / g_int)}")
+        L += entries(J1[k], "n{}", "o{}", g_int, f"R1_{k}", f"a{k}")
+        L += inverter(f"iy{k}", f"y{k}", f"ay{k}", f"ny{k}")
+    L.append("* --- H stages: z_m = sum_k H[m,k] y_k (positive entries from ny_k, negative from y_k)")
+    for m in range(r):
+        L += opamp.spice_lines(f"st2_{m}", plus, f"c{m}", f"z{m}", "", op, fmt)
+        L.append(f"Rf2_{m} c{m} z{m} {fmt(1.0 / g_h)}")
+        L += entries(H[m], "ny{}", "y{}", g_h, f"RH_{m}", f"c{m}")
+        L += inverter(f"iz{m}", f"z{m}", f"az{m}", f"nz{m}")
+    L.append("* --- integrators: C dV_i/dt = -g (sum_m J2[m,i] z_m + lambda V_i - g_i) (positive from z_m, "
+             "negative from nz_m)")
+    J2t = np.ascontiguousarray(J2.T)
+    for i in range(N):
+        L.append(f"* --- node {i}")
+        if probe:
+            L += probe_node(i)
+        else:
+            L += opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", "", op, fmt)
+            L.append(f"Cint{i} s{i} o{i} {fmt(C * P['cap'][i])} IC={fmt(cap_ic[i])}")
+        L += inverter(f"inv{i}", f"o{i}", f"m{i}", f"n{i}")
+        L.append(f"Vdac{i} din{i} 0 DC {fmt(P['v_in'][i])}")
+        L.append(f"Rin{i} din{i} s{i} {fmt(1.0 / (g_int * P['g_in'][i]))}")
+        L.append(f"Rdamp{i} o{i} s{i} {fmt(1.0 / (g_int * P['lam'][i]))}")
+        L += entries(J2t[i], "z{}", "nz{}", g_int, f"R2_{i}", f"s{i}")
+        L.append(f"Rn{i} nn{i} s{i} {fmt(1.0 / (g_int * P['g_noise'][i]))}")
+        L += [f"Vn{i} nn{i} 0 DC 0"] if probe else _noise_source(i, spec, grid, tau, kind, config.seed, N)
+    L.append("")
+    if probe:
+        return "\n".join(L + probe_control_lines(N))
+    ics = [f"v(o{i})={fmt(v0[i])}" for i in range(N)]
+    for k in range(0, len(ics), 8):
+        L.append(".ic " + " ".join(ics[k:k + 8]))
+    L += tran_control_lines(grid, kind, config.seed, N, out_name)
+    return "\n".join(L)
