@@ -143,8 +143,8 @@ def cmd_simulate(args) -> int:
     if args.matrix and Path(args.matrix).suffix.lower() == ".npz":   # factored problem (J, H, damping, g)
         from .factored import simulate_npz
 
-        res = simulate_npz(args)
-        return _emit_simulation(args, res, res.summary())
+        res, summary = simulate_npz(args)
+        return _emit_simulation(args, res, summary)
     problem, spec, config = _problem_spec_config(args)
     if args.ensemble > 1:
         import numpy as np

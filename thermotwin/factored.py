@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
+
 
 def _spec_and_config(args):
     """HardwareSpec and SimConfig from the simulate options (the same rules as dense problems)."""
@@ -25,30 +27,43 @@ def _spec_and_config(args):
 
 
 def simulate_npz(args):
-    """``thermotwin simulate problem.npz``: load, run the factored twin, return the SimResult.
+    """``thermotwin simulate problem.npz``: load, run the factored twin (or ngspice on the three-array
+    netlist), return ``(SimResult, summary dict)`` — with ``--ensemble K`` the first member's result
+    and the ensemble summary (the dense keys: ensemble, x_mean, rel_error, rel_error_members).
 
     Raises InputError (one line at the CLI) for options that have no meaning at this scale.
     """
     from .errors import InputError
-    from .solver.factored import load_factored, run_factored
+    from .solver.factored import load_factored, run_factored, run_factored_ensemble
 
     if args.backend not in ("twin", "ngspice"):
         raise InputError(f"backend {args.backend!r} cannot run a factored .npz problem; use --backend twin (any "
                          "size) or ngspice (the three-array netlist, small boards)")
     if args.rhs:
         raise InputError("--rhs: a factored .npz carries its right-hand side as array g; drop --rhs")
-    if getattr(args, "ensemble", 1) > 1:
-        raise InputError("--ensemble is not supported for factored problems yet; run seeds/boards separately")
+    k = getattr(args, "ensemble", 1)
+    if k > 1 and args.backend != "twin":
+        raise InputError("--ensemble on a factored problem runs the twin; use --backend twin")
     spec, config = _spec_and_config(args)
     problem = load_factored(args.matrix)
     if args.backend == "ngspice":
         from .solver.ngspice import run_ngspice_factored
 
-        return run_ngspice_factored(problem, spec, config)
-    res = run_factored(problem, spec, config)
+        res = run_ngspice_factored(problem, spec, config)
+        return res, res.summary()
+    if k > 1:
+        res, x_means, x_avg, wall = run_factored_ensemble(problem, spec, config, k)
+        summary = res.summary()
+        x = problem.x_exact
+        nx = float(np.linalg.norm(x))
+        summary.update(ensemble=k, x_mean=x_avg.tolist(), rel_error=float(np.linalg.norm(x_avg - x) / nx),
+                       rel_error_members=[float(np.linalg.norm(m - x) / nx) for m in x_means], wall_s=wall)
+    else:
+        res = run_factored(problem, spec, config)
+        summary = res.summary()
     if "noise_note" in res.stats and not args.json:
         print(f"thermotwin: note: {res.stats['noise_note']}", file=sys.stderr)
-    return res
+    return res, summary
 
 
 def cmd_factored_example(args) -> int:
