@@ -564,3 +564,29 @@ def test_cli_ensemble_averages_boards_and_lowers_the_quantisation_floor(tmp_path
     members = np.array(out["rel_error_members"])
     assert out["ensemble"] == 8 and len(members) == 8 and members.min() > 1e-3
     assert out["rel_error"] < 0.7 * np.sqrt(np.mean(members ** 2))
+
+
+def test_cli_realise_npz(tmp_path, capsys, monkeypatch):
+    """`realise problem.npz`: the board report with the dense keys; A_eff and the floor from the realised
+    drift (ideal: exactly F and 0); null above DENSE_LIMIT rather than an N×N allocation."""
+    prob = synthetic_factored(60, 8, seed=2, damping=0.5)
+    path = _write_npz(tmp_path / "p.npz", J=prob.J, H=prob.H, damping=prob.damping, g=prob.g)
+    assert main(["realise", str(path), "--json"]) == 0
+    ideal = json.loads(capsys.readouterr().out)
+    assert ideal["N"] == 60 and ideal["r"] == 8 and ideal["programmable_resistors"] == 8 * (8 + 120)
+    assert ideal["a_rel_frobenius"] == 0.0 and ideal["error_floor"] < 1e-13
+    assert main(["realise", str(path), "--json", "--set", "r_tolerance=0.01", "--set", "board_seed=3"]) == 0
+    tol = json.loads(capsys.readouterr().out)
+    b = realise_factored(prob, HardwareSpec(r_tolerance=0.01, board_seed=3))
+    x_fixed = np.linalg.solve(b.dense_drift(), b.f)
+    assert tol["error_floor"] == pytest.approx(np.linalg.norm(x_fixed - prob.x_exact) / np.linalg.norm(prob.x_exact),
+                                               rel=1e-12)
+    assert 1e-4 < tol["a_rel_frobenius"] < 0.05
+    import thermotwin.solver.factored as sf
+
+    monkeypatch.setattr(sf, "DENSE_LIMIT", 10)
+    assert main(["realise", str(path), "--json"]) == 0
+    big = json.loads(capsys.readouterr().out)
+    assert big["error_floor"] is None and big["a_rel_frobenius"] is None
+    assert main(["report", str(path), "--out", str(tmp_path / "rep")]) == 2
+    assert "factored problem" in capsys.readouterr().err

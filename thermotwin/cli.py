@@ -241,6 +241,10 @@ def cmd_realise(args) -> int:
 
     from .circuit.design import design, error_floor, realised_matrix
 
+    if _is_npz(args.matrix):
+        from .factored import realise_npz
+
+        return realise_npz(args)
     problem, spec, _ = _problem_spec_config(args)
     values = design(problem, spec)
     real = realised_matrix(values, spec)

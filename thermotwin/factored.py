@@ -66,6 +66,58 @@ def simulate_npz(args):
     return res, summary
 
 
+def realise_npz(args) -> int:
+    """``thermotwin realise problem.npz``: what the three-array board computes (realise_factored's report).
+
+    JSON keys as for dense problems where they apply (d, tau_s, tau_eff_s, scale, b_scale, dropped,
+    clipped, quantisation_max_rel, a_rel_frobenius, error_floor, nonideal_fields) plus N, r, scale_H,
+    damping_realised and per-array counts; a_rel_frobenius and error_floor need the N×N drift, so
+    they are null above N = DENSE_LIMIT.
+    """
+    from .errors import InputError
+    from .circuit.factored import realise_factored
+    from .solver.factored import DENSE_LIMIT, load_factored
+
+    if getattr(args, "ensemble", 1) > 1:
+        raise InputError("realise --ensemble is for dense problems; for an .npz use simulate --ensemble K")
+    spec = _spec_and_config(args)[0]
+    problem = load_factored(args.matrix)
+    board = realise_factored(problem, spec)
+    rep = board.report
+    a0 = spec.opamp.gain
+    out = {
+        "d": problem.N, "N": problem.N, "r": problem.r,
+        "tau_s": board.tau_s, "tau_eff_s": board.tau_s * (1 + (1 / a0 if a0 else 0.0)),
+        "scale": rep["scale"], "scale_H": rep["scale_H"], "b_scale": board.b_scale,
+        "damping_realised": rep["damping_realised"],
+        "dropped": sum(rep.get(f"{a}_dropped", 0) for a in ("J1", "J2", "H")),
+        "clipped": sum(rep.get(f"{a}_clipped", 0) for a in ("J1", "J2", "H")),
+        "quantisation_max_rel": max([rep.get(f"{a}_quantisation_max_rel", 0.0) for a in ("J1", "J2", "H")]),
+        "arrays": {k: v for k, v in rep.items() if k.startswith(("J1_", "J2_", "H_"))},
+        "programmable_resistors": problem.r * (problem.r + 2 * problem.N),
+        "a_rel_frobenius": None, "error_floor": None,
+        "nonideal_fields": spec.nonideal_fields(),
+    }
+    if problem.N <= DENSE_LIMIT:
+        F = problem.dense()
+        M = board.dense_drift()
+        f = board.f
+        out["a_rel_frobenius"] = float(np.linalg.norm(M - F) / np.linalg.norm(F))   # A_eff as for dense: M·τ
+        x_fixed = np.linalg.solve(M, f)
+        x = problem.x_exact
+        out["error_floor"] = float(np.linalg.norm(x_fixed - x) / np.linalg.norm(x))
+    if args.json:
+        print(json.dumps(out))
+    else:
+        floor = "n/a (N too large to assemble)" if out["error_floor"] is None else f"{out['error_floor']:.3g}"
+        print(f"realised factored board N={problem.N} r={problem.r} ({out['programmable_resistors']:,} programmable "
+              f"resistors) τ={out['tau_s']:g} s (effective {out['tau_eff_s']:g} s) scale s={out['scale']:g} "
+              f"s_H={out['scale_H']:g} b_scale={out['b_scale']:g}\n  damping realised {out['damping_realised']:.6g}; "
+              f"dropped {out['dropped']}, clipped {out['clipped']}; error floor {floor}\n"
+              f"  non-ideal fields: {', '.join(out['nonideal_fields']) or 'none'}")
+    return 0
+
+
 def cmd_factored_example(args) -> int:
     import numpy as np
 

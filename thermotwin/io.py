@@ -40,6 +40,9 @@ def _read_array(path: str | os.PathLike) -> np.ndarray:
                 raise InputError(f"{p}: the file is empty; give a matrix with at least one entry")
             delimiter = "," if "," in text else None
             arr = np.loadtxt(p, delimiter=delimiter, comments="#", ndmin=1, dtype=float)
+        elif suffix == ".npz":
+            raise InputError(f"{p}: an .npz is a factored problem (J, H, damping, g), which simulate, netlist and "
+                             "realise take; this command needs a dense matrix (.mtx, .npy or .csv)")
         else:
             raise InputError(f"{p}: unknown file type {suffix!r}; use .mtx, .npy or .csv")
     except InputError:
