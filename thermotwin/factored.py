@@ -75,14 +75,16 @@ def realise_npz(args) -> int:
     they are null above N = DENSE_LIMIT.
     """
     from .errors import InputError
-    from .circuit.factored import realise_factored
+    from .circuit.factored import realise_factored, stage_time_constants
     from .solver.factored import DENSE_LIMIT, load_factored
 
     if getattr(args, "ensemble", 1) > 1:
         raise InputError("realise --ensemble is for dense problems; for an .npz use simulate --ensemble K")
     spec = _spec_and_config(args)[0]
     problem = load_factored(args.matrix)
-    board = realise_factored(problem, spec)
+    # the twin's realisation has no op-amp dynamics; a GBW pole is reported as stage lags instead
+    dyn = {"opamp.gbw_hz": None, "opamp.slew_v_per_s": None}
+    board = realise_factored(problem, spec.replace(**dyn) if spec.opamp.gbw_hz is not None else spec)
     rep = board.report
     a0 = spec.opamp.gain
     out = {
@@ -98,6 +100,8 @@ def realise_npz(args) -> int:
         "a_rel_frobenius": None, "error_floor": None,
         "nonideal_fields": spec.nonideal_fields(),
     }
+    out["stages"] = stage_time_constants(problem.J, problem.H, spec, a_max=problem.lambda_max - problem.damping,
+                                         lam=problem.damping, tau=board.tau_s)
     if problem.N <= DENSE_LIMIT:
         F = problem.dense()
         M = board.dense_drift()
@@ -115,6 +119,12 @@ def realise_npz(args) -> int:
               f"s_H={out['scale_H']:g} b_scale={out['b_scale']:g}\n  damping realised {out['damping_realised']:.6g}; "
               f"dropped {out['dropped']}, clipped {out['clipped']}; error floor {floor}\n"
               f"  non-ideal fields: {', '.join(out['nonideal_fields']) or 'none'}")
+        st = out["stages"]
+        if st is not None:
+            print(f"  op-amp stages (GBW {spec.opamp.gbw_hz:g} Hz): J-stage lag up to {st['tc_J_stage_max_s']:.3g} s "
+                  f"(noise gain {st['noise_gain_J_max']:.4g}), H-stage {st['tc_H_stage_max_s']:.3g} s, loop lag "
+                  f"{st['loop_lag_max_s']:.3g} s = {st['loop_lag_max_s'] / board.tau_s:.3g} τ; worst-mode loop "
+                  f"{'stable' if st['loop_stable'] else 'UNSTABLE'} (rate {st['loop_rate_max_per_s']:.3g} /s)")
     return 0
 
 

@@ -293,3 +293,56 @@ def _signed_gain(X: np.ndarray, row_gain: np.ndarray | None, pos: float, neg: fl
 def _row_abs_sum(X: np.ndarray) -> np.ndarray:
     rows = max(1, _BLOCK_BYTES // (8 * X.shape[1]))
     return np.concatenate([np.abs(X[i:i + rows]).sum(axis=1) for i in range(0, X.shape[0], rows)])
+
+
+def lag_loop_rate(a: float, lam: float, tau: float, lags) -> float:
+    """Largest real part (1/s) of the roots of (τs + λ)·Π(1 + s·t_i) + a = 0.
+
+    A mode of J₂ᵀH'J₁ with eigenvalue a, fed back to an ideal integrator (τ, damping λ) through
+    first-order lags t_i: negative means it decays, positive that the board rings up. The
+    integrator's own pole is left out (it is ω_t-fast next to the stages' noise-gain-slowed lags).
+    """
+    poly = np.poly1d([tau, lam])
+    for t in lags:
+        poly = poly * np.poly1d([t, 1.0])
+    poly = poly + np.poly1d([a])
+    return float(np.roots(poly.coeffs).real.max())
+
+
+def stage_time_constants(J: np.ndarray, H: np.ndarray, spec: HardwareSpec, a_max: float | None = None,
+                         lam: float | None = None, tau: float | None = None) -> dict | None:
+    """Closed-loop time constants (s) of the board's memoryless stages with one-pole op-amps.
+
+    An inverting stage with feedback conductance g_f and inputs g_j, built on an op-amp with
+    dp/dt = ω_t·e − ω_p·p (circuit/opamp.py), is a first-order lag of its static output with rate
+    ω_t/(1 + Σ g_j/g_f) + ω_p: the noise gain 1 + Σ|row| divides the bandwidth. The J₁ stages sum
+    N inputs, so at paper scale their lag can reach τ. ``loop_lag_max_s`` is the longest path
+    integrator → n → y → ny → z → nz → integrator (three inverter lags and the slowest stage of
+    each array): the delay the integrators' feedback sees, to compare with τ/λ_max.
+
+    With ``a_max`` (largest eigenvalue of JᵀHJ), ``lam`` and ``tau`` (the integrators' C/g, default
+    R0·C), also ``loop_rate_max_per_s`` and
+    ``loop_stable`` from :func:`lag_loop_rate` on that worst path (each array's slowest stage: an
+    approximation that errs towards instability).
+
+    Returns None without ``opamp.gbw_hz``. Cost O(r·N) (row sums of J).
+    """
+    op = spec.opamp
+    if op.gbw_hz is None:
+        return None
+    wt = 2 * np.pi * op.gbw_hz
+    wp = 0.0 if op.gain is None else wt / op.gain
+    ng1 = 1.0 + _row_abs_sum(J)           # stage k of J₁: feedback g_int, inputs g_int·|J_kj|
+    ng2 = 1.0 + np.abs(H).sum(axis=1)     # stage m of H': feedback g_h, inputs g_h·|H_mk|
+    tc1 = 1.0 / (wt / ng1 + wp)
+    tc2 = 1.0 / (wt / ng2 + wp)
+    tc_inv = 1.0 / (wt / 2.0 + wp)
+    out = {"tc_J_stage_max_s": float(tc1.max()), "tc_J_stage_median_s": float(np.median(tc1)),
+           "tc_H_stage_max_s": float(tc2.max()), "tc_inverter_s": float(tc_inv),
+           "noise_gain_J_max": float(ng1.max()),
+           "loop_lag_max_s": float(tc1.max() + tc2.max() + 3 * tc_inv)}
+    if a_max is not None and lam is not None:
+        tau = spec.c_farad * spec.r0_ohm if tau is None else tau
+        rate = lag_loop_rate(a_max, lam, tau, [tc_inv, float(tc1.max()), tc_inv, float(tc2.max()), tc_inv])
+        out.update(loop_rate_max_per_s=rate, loop_stable=bool(rate < 0))
+    return out

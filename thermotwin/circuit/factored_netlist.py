@@ -20,14 +20,19 @@ Node names (i = 0 … N−1 integrators, k, m = 0 … r−1 stages):
     a{k} y{k}  ay{k} ny{k}             J₁ stage k: summing node, output; its inverter
     c{m} z{m}  az{m} nz{m}             H' stage m: summing node, output; its inverter
 
-Op-amps: 2N + 4r, all static (finite DC gain, rails and input offset are rendered; a gain–bandwidth
-pole or slew limit is refused — at this size they would need a state per stage and consistent
-initial conditions that this writer does not compute). Programmable resistors: nnz(J₁) + nnz(H') +
-nnz(J₂) ≤ r(r + 2N); fixed ones: the stage feedback resistors and the inverters' 2 R0.
+Op-amps: 2N + 4r, one macromodel (circuit/opamp.py): finite DC gain, rails, input offset, a
+gain–bandwidth pole and slew. With a pole every op-amp gets an internal node (integrator p{i},
+inverter q{i}, stages py{k} pny{k} pz{m} pnz{m}) whose ``.ic`` is the static solution at V = v0,
+so the run starts without a glitch; the drift probe uses the static part of the same model.
+Closed-loop, a stage with a one-pole op-amp is a first-order lag of time constant
+(1 + Σ_j g_j/g_f)/(2π·GBW) — :func:`thermotwin.circuit.factored.stage_time_constants`. Programmable
+resistors: nnz(J₁) + nnz(H') + nnz(J₂) ≤ r(r + 2N); fixed ones: the stage feedback resistors and
+the inverters' 2 R0.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -44,16 +49,6 @@ from .spec import IDEAL_SPICE_GAIN, HardwareSpec
 #: Largest N·r + r² (programmable resistors / 2) rendered without ``max_resistors``: SPICE is the
 #: validation oracle for small boards (DESIGN 3), a netlist of this size is already ~100 MB.
 DEFAULT_MAX_RESISTORS = 2_000_000
-
-
-def check_renderable(spec: HardwareSpec) -> None:
-    """Refuse op-amp dynamics the factored writer does not render (one line, with the fix)."""
-    op = spec.opamp
-    for name, bad in (("opamp.gbw_hz", op.gbw_hz is not None), ("opamp.slew_v_per_s", op.slew_v_per_s is not None)):
-        if bad:
-            raise InputError(f"spec field {name!r} is not rendered in the factored netlist (each of the 4r stage "
-                             "op-amps would need a pole state with consistent initial conditions); set it to null, "
-                             "or write the dense netlist of the same problem (thermotwin netlist problem.npz)")
 
 
 def board_for_netlist(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
@@ -87,7 +82,6 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     """
     from ..solver.config import initial_state, resolve_grid
 
-    check_renderable(spec)
     N, r = problem.N, problem.r
     if r * (r + 2 * N) > 2 * max_resistors:
         raise InputError(f"the factored netlist of N = {N}, r = {r} has up to {r * (r + 2 * N):,} programmable "
@@ -99,9 +93,11 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     tau = board.tau_s
     grid = resolve_grid(problem, config, tau, spec)
     op = OpAmpParams.from_spec(spec)
+    if probe and op.has_pole:   # DC operating points: the static part of the same macromodel
+        op = dataclasses.replace(op, wt=math.inf, wp=math.inf, slew=math.inf)
     a0 = op.a0 if math.isfinite(op.a0) else IDEAL_SPICE_GAIN
     v0 = initial_state(problem, config) * board.b_scale
-    cap_ic = op.vos - v0 * (1.0 + 1.0 / a0)            # v(s) − v(o) of a static integrator at V = v0
+    cap_ic = op.vos - v0 * (1.0 + 1.0 / a0)            # v(s) − v(o) of an integrator at V = v0 (quasi-static)
     plus = "vos" if op.vos else "0"
     kind = config.noise
     g_int, g_h, R0, C = P["g_int"], P["g_h"], spec.r0_ohm, spec.c_farad
@@ -127,7 +123,7 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     L.append("")
 
     def inverter(name: str, inp: str, summing: str, out: str) -> list[str]:
-        return (opamp.spice_lines(name, plus, summing, out, "", op, fmt)
+        return (opamp.spice_lines(name, plus, summing, out, "p" + out, op, fmt)
                 + [f"R{name}i {inp} {summing} {fmt(R0)}", f"R{name}f {summing} {out} {fmt(R0)}"])
 
     def entries(row: np.ndarray, pos_src: str, neg_src: str, g_unit: float, name: str, node: str) -> list[str]:
@@ -139,13 +135,13 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
 
     L.append("* --- J1 stages: y_k = sum_j J1[k,j] V_j (positive entries from n_j, negative from o_j)")
     for k in range(r):
-        L += opamp.spice_lines(f"st1_{k}", plus, f"a{k}", f"y{k}", "", op, fmt)
+        L += opamp.spice_lines(f"st1_{k}", plus, f"a{k}", f"y{k}", f"py{k}", op, fmt)
         L.append(f"Rf1_{k} a{k} y{k} {fmt(1.0 / g_int)}")
         L += entries(J1[k], "n{}", "o{}", g_int, f"R1_{k}", f"a{k}")
         L += inverter(f"iy{k}", f"y{k}", f"ay{k}", f"ny{k}")
     L.append("* --- H stages: z_m = sum_k H[m,k] y_k (positive entries from ny_k, negative from y_k)")
     for m in range(r):
-        L += opamp.spice_lines(f"st2_{m}", plus, f"c{m}", f"z{m}", "", op, fmt)
+        L += opamp.spice_lines(f"st2_{m}", plus, f"c{m}", f"z{m}", f"pz{m}", op, fmt)
         L.append(f"Rf2_{m} c{m} z{m} {fmt(1.0 / g_h)}")
         L += entries(H[m], "ny{}", "y{}", g_h, f"RH_{m}", f"c{m}")
         L += inverter(f"iz{m}", f"z{m}", f"az{m}", f"nz{m}")
@@ -157,7 +153,7 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
         if probe:
             L += probe_node(i)
         else:
-            L += opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", "", op, fmt)
+            L += opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", f"p{i}", op, fmt)
             L.append(f"Cint{i} s{i} o{i} {fmt(C * P['cap'][i])} IC={fmt(cap_ic[i])}")
         L += inverter(f"inv{i}", f"o{i}", f"m{i}", f"n{i}")
         L.append(f"Vdac{i} din{i} 0 DC {fmt(P['v_in'][i])}")
@@ -170,7 +166,42 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     if probe:
         return "\n".join(L + probe_control_lines(N))
     ics = [f"v(o{i})={fmt(v0[i])}" for i in range(N)]
+    if op.has_pole:             # internal pole nodes at the static solution (no start-up glitch)
+        st = static_nodes(P, v0, op, R0)
+        ics += [f"v(p{i})={fmt(v0[i])}" for i in range(N)]
+        ics += [f"v({name}{k})={fmt(val)}" for name in ("pn", "py", "pny", "pz", "pnz")
+                for k, val in enumerate(st[name])]
     for k in range(0, len(ics), 8):
         L.append(".ic " + " ".join(ics[k:k + 8]))
     L += tran_control_lines(grid, kind, config.seed, N, out_name)
     return "\n".join(L)
+
+
+def _static_stage(sum_gu: np.ndarray, G: np.ndarray, g_f: float, op: OpAmpParams) -> np.ndarray:
+    """Output of an inverting stage at rest: out = A0(V_os·G − Σ g u)/(G + A0 g_f), clipped to the rails
+    (A0 → ∞: (V_os·G − Σ g u)/g_f)."""
+    if math.isfinite(op.a0):
+        out = op.a0 * (op.vos * G - sum_gu) / (G + op.a0 * g_f)
+    else:
+        out = (op.vos * G - sum_gu) / g_f
+    return np.clip(out, -op.v_sat, op.v_sat)
+
+
+def static_nodes(P: dict, v0: np.ndarray, op: OpAmpParams, R0: float) -> dict:
+    """Stage and inverter outputs of the board at rest with the integrators at v0 (volts): keys
+    ``pn`` (n_i), ``py``/``pny`` (y_k, −y_k), ``pz``/``pnz`` (z_m, −z_m) — the pole-node ICs."""
+    J1, H, g_int, g_h = P["J1"], P["H"], P["g_int"], P["g_h"]
+    g0 = 1.0 / R0
+
+    def inv(u):
+        return _static_stage(g0 * u, np.full(u.shape, 2 * g0), g0, op)
+
+    def stage(X, g, u_pos, u_neg):   # positive entries fed from u_pos (inverted), negative from u_neg
+        Xp, Xn = np.maximum(X, 0.0), np.maximum(-X, 0.0)
+        return _static_stage(g * (Xp @ u_pos + Xn @ u_neg), g * np.abs(X).sum(axis=1) + g, g, op)
+
+    n = inv(v0)
+    y = stage(J1, g_int, n, v0)
+    ny = inv(y)
+    z = stage(H, g_h, ny, y)
+    return {"pn": n, "py": y, "pny": ny, "pz": z, "pnz": inv(z)}

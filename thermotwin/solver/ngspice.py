@@ -158,7 +158,7 @@ def run_ngspice_factored(problem, spec: HardwareSpec, config: SimConfig, keep_di
     parse. Small boards only (SPICE is the oracle). ``realise_kw``: rounding, out_of_range, node_tolerance."""
     from types import SimpleNamespace
 
-    from ..circuit.factored_netlist import board_for_netlist, check_renderable, render_factored_netlist
+    from ..circuit.factored_netlist import board_for_netlist, render_factored_netlist
 
     t0 = time.perf_counter()
     find_ngspice()
@@ -167,7 +167,6 @@ def run_ngspice_factored(problem, spec: HardwareSpec, config: SimConfig, keep_di
     if config.noise == "white":
         raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
                          "or pwl (same path as the twin)")
-    check_renderable(spec)
     board = board_for_netlist(problem, spec, **realise_kw)
     grid = resolve_grid(problem, config, board.tau_s, spec)
     text = render_factored_netlist(problem, spec, config, board=board)
