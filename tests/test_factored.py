@@ -463,7 +463,7 @@ def test_cli_simulate_npz_same_keys_as_dense(tmp_path, capsys, prob):
 
 
 @pytest.mark.parametrize("argv_tail, match", [
-    (["--backend", "pyspice"], "backend 'pyspice' cannot run a factored"),
+    (["--backend", "twin-em"], "backend 'twin-em' cannot run a factored"),
     (["--rhs", "b.csv"], "--rhs"),
     (["--noise", "trnoise"], "ngspice's own generator"),
     (["--ensemble", "3", "--backend", "ngspice"], "--ensemble on a factored problem runs the twin"),

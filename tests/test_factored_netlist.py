@@ -323,7 +323,20 @@ def test_cli_simulate_npz_on_ngspice_has_the_dense_keys(tmp_path, capsys):
     assert set(dense) <= set(got)
     np.testing.assert_allclose(got["x_exact"], dense["x_exact"], rtol=1e-12)
     np.testing.assert_allclose(got["x_final"], dense["x_final"], rtol=0, atol=1e-6)
-    assert main(["simulate", str(npz), "--backend", "pyspice"]) == 2
+
+
+@pytest.mark.pyspice
+@pytest.mark.ngspice
+def test_pyspice_runs_the_same_factored_netlist():
+    from thermotwin.solver.pyspice_backend import run_pyspice_factored
+
+    fp = ref_factored()
+    spec = tt.HardwareSpec.ideal().replace(kappa0_v2=1e-3)
+    cfg = SimConfig(t_end="4tau", noise="pwl", seed=3)
+    a = run_ngspice_factored(fp, spec, cfg)
+    b = run_pyspice_factored(fp, spec, cfg)
+    assert b.backend == "pyspice" and b.stats["circuit"] == "factored"
+    assert np.abs(a.states - b.states).max() <= 1e-9 * np.ptp(a.states)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,9 +36,9 @@ def simulate_npz(args):
     from .errors import InputError
     from .solver.factored import load_factored, run_factored, run_factored_ensemble
 
-    if args.backend not in ("twin", "ngspice"):
+    if args.backend not in ("twin", "ngspice", "pyspice"):
         raise InputError(f"backend {args.backend!r} cannot run a factored .npz problem; use --backend twin (any "
-                         "size) or ngspice (the three-array netlist, small boards)")
+                         "size) or ngspice/pyspice (the three-array netlist, small boards)")
     if args.rhs:
         raise InputError("--rhs: a factored .npz carries its right-hand side as array g; drop --rhs")
     k = getattr(args, "ensemble", 1)
@@ -50,6 +50,11 @@ def simulate_npz(args):
         from .solver.ngspice import run_ngspice_factored
 
         res = run_ngspice_factored(problem, spec, config)
+        return res, res.summary()
+    if args.backend == "pyspice":
+        from .solver.pyspice_backend import run_pyspice_factored
+
+        res = run_pyspice_factored(problem, spec, config)
         return res, res.summary()
     if k > 1:
         res, x_means, x_avg, wall = run_factored_ensemble(problem, spec, config, k)

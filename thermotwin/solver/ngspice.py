@@ -151,6 +151,18 @@ def result_from_table(problem, spec, config, values, grid, times, volts, names, 
 
 # -- the factored (three-array) board --------------------------------------------------------------
 
+def factored_netlist_text(problem, spec: HardwareSpec, config: SimConfig, **realise_kw):
+    """(board, grid, netlist text) of the three-array board: what the SPICE backends run."""
+    from ..circuit.factored_netlist import board_for_netlist, render_factored_netlist
+
+    if config.noise == "white":
+        raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
+                         "or pwl (same path as the twin)")
+    board = board_for_netlist(problem, spec, **realise_kw)
+    grid = resolve_grid(problem, config, board.tau_s, spec)
+    return board, grid, render_factored_netlist(problem, spec, config, board=board)
+
+
 def run_ngspice_factored(problem, spec: HardwareSpec, config: SimConfig, keep_dir: str | os.PathLike | None = None,
                          **realise_kw) -> SimResult:
     """Backend ``ngspice`` for a :class:`~thermotwin.solver.factored.FactoredProblem`: render the
@@ -158,18 +170,11 @@ def run_ngspice_factored(problem, spec: HardwareSpec, config: SimConfig, keep_di
     parse. Small boards only (SPICE is the oracle). ``realise_kw``: rounding, out_of_range, node_tolerance."""
     from types import SimpleNamespace
 
-    from ..circuit.factored_netlist import board_for_netlist, render_factored_netlist
-
     t0 = time.perf_counter()
     find_ngspice()
     if config.n_traj != 1:
         raise ValueError("the ngspice backend runs one trajectory per call; use n_traj=1")
-    if config.noise == "white":
-        raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
-                         "or pwl (same path as the twin)")
-    board = board_for_netlist(problem, spec, **realise_kw)
-    grid = resolve_grid(problem, config, board.tau_s, spec)
-    text = render_factored_netlist(problem, spec, config, board=board)
+    board, grid, text = factored_netlist_text(problem, spec, config, **realise_kw)
     t_render = time.perf_counter() - t0
     wd = Path(keep_dir) if keep_dir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-ngspice-"))
     t1 = time.perf_counter()

@@ -386,7 +386,7 @@ def run_pyspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping
                          "or pwl (same path as the twin)")
     shared_ngspice()   # fail fast, before rendering, when the library is missing
     values = design(problem, spec, mapping)
-    grid = resolve_grid(problem, config, values.nominal_tau_s)
+    grid = resolve_grid(problem, config, values.nominal_tau_s, spec)   # the grid the netlist uses (ADC rate)
     text = render_netlist(problem, spec, config, mapping, values=values)
     t_render = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -395,4 +395,27 @@ def run_pyspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping
     t_spice = time.perf_counter() - t1
     stats = {"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text), **run_stats}
     return result_from_table(problem, spec, config, values, grid, times, volts, names, "pyspice",
+                             wall=time.perf_counter() - t0, stats=stats)
+
+
+def run_pyspice_factored(problem, spec: HardwareSpec, config: SimConfig, **realise_kw) -> SimResult:
+    """Backend ``pyspice`` for a factored problem: the three-array netlist
+    (:func:`thermotwin.solver.ngspice.factored_netlist_text`) in PySpice's shared ngspice."""
+    from types import SimpleNamespace
+
+    from .ngspice import factored_netlist_text
+
+    t0 = time.perf_counter()
+    if config.n_traj != 1:
+        raise ValueError("the pyspice backend runs one trajectory per call; use n_traj=1")
+    shared_ngspice()
+    board, grid, text = factored_netlist_text(problem, spec, config, **realise_kw)
+    t_render = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    times, volts, names, run_stats = run_netlist_shared(text, timeout_s=config.timeout_s,
+                                                        netlist_name=f"factored {problem.name}")
+    stats = {"render_s": t_render, "spice_s": time.perf_counter() - t1, "netlist_bytes": len(text),
+             "circuit": "factored", "N": problem.N, "r": problem.r, **run_stats}
+    scales = SimpleNamespace(nominal_tau_s=board.tau_s, b_scale=board.b_scale)
+    return result_from_table(problem, spec, config, scales, grid, times, volts, names, "pyspice",
                              wall=time.perf_counter() - t0, stats=stats)
