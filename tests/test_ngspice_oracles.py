@@ -92,17 +92,20 @@ STORED = CASES["ref_3x3_pwl"]
 
 
 @pytest.mark.ngspice
-def test_stored_run_reproduces(tmp_path):
-    """ngspice -b on the committed netlist gives the committed table (to 1e-9 of the range)."""
-    out = run_stored(STORED)
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.stored_run))
+def test_stored_run_reproduces(tmp_path, name):
+    """ngspice -b on each committed netlist gives its committed table (to 1e-9 of the range)."""
+    case = CASES[name]
+    out = run_stored(case)
     try:
         if REGEN:
-            shutil.copy(out, STORED.data_path)
+            shutil.copy(out, case.data_path)
         t_new, v_new, names_new = read_wrdata(out)
     finally:
         shutil.rmtree(out.parent)
-    t_old, v_old, names_old = read_wrdata(STORED.data_path)
-    assert names_new == names_old == ["v(o0)", "v(o1)", "v(o2)"]
+    t_old, v_old, names_old = read_wrdata(case.data_path)
+    d = case.problem.d
+    assert names_new == names_old == [f"v(o{i})" for i in range(d)]
     np.testing.assert_allclose(t_new, t_old, rtol=1e-12, atol=0)
     np.testing.assert_allclose(v_new, v_old, rtol=0, atol=1e-9 * np.ptp(v_old))
 

@@ -42,7 +42,7 @@ from ..errors import InputError
 from ..problem import safe_name
 from . import opamp
 from .factored import FactoredBoard, realise_factored
-from .netlist import OUTPUT_FILE, _noise_source, fmt, probe_control_lines, probe_node, tran_control_lines
+from .netlist import OUTPUT_FILE, _noise_source, fmt, integrator_lines, probe_control_lines, tran_control_lines
 from .opamp import OpAmpParams
 from .spec import IDEAL_SPICE_GAIN, HardwareSpec
 
@@ -116,8 +116,9 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     L.append(f"* op-amps: {2 * N + 4 * r} (N integrators + N inverters + 2r stages + 2r inverters); "
              f"programmable resistors: {n_prog} (r(r + 2N) = {r * (r + 2 * N)})")
     L.append("* conventions: shared/DESIGN.md 1.3; V_i = v(o{i}); y = J1 V at y{k}; z = H y at z{m}")
-    L.append(f"* op-amp macromodel (circuit/opamp.py), static: A0={'ideal' if not math.isfinite(op.a0) else fmt(op.a0)}"
-             f" rails={spec.opamp.v_sat_v} V offset={fmt(op.vos)} V")
+    L.append(f"* op-amp macromodel (circuit/opamp.py): A0={'ideal' if not math.isfinite(op.a0) else fmt(op.a0)}"
+             f" GBW={spec.opamp.gbw_hz if not probe else None} Hz rails={spec.opamp.v_sat_v} V "
+             f"slew={spec.opamp.slew_v_per_s if not probe else None} V/s offset={fmt(op.vos)} V")
     if op.vos:
         L.append(f"Vos vos 0 DC {fmt(op.vos)}")
     L.append("")
@@ -133,28 +134,25 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
             out.append(f"{name}_{j} {src} {node} {fmt(1.0 / (g_unit * abs(row[j])))}")
         return out
 
-    L.append("* --- J1 stages: y_k = sum_j J1[k,j] V_j (positive entries from n_j, negative from o_j)")
-    for k in range(r):
-        L += opamp.spice_lines(f"st1_{k}", plus, f"a{k}", f"y{k}", f"py{k}", op, fmt)
-        L.append(f"Rf1_{k} a{k} y{k} {fmt(1.0 / g_int)}")
-        L += entries(J1[k], "n{}", "o{}", g_int, f"R1_{k}", f"a{k}")
-        L += inverter(f"iy{k}", f"y{k}", f"ay{k}", f"ny{k}")
-    L.append("* --- H stages: z_m = sum_k H[m,k] y_k (positive entries from ny_k, negative from y_k)")
-    for m in range(r):
-        L += opamp.spice_lines(f"st2_{m}", plus, f"c{m}", f"z{m}", f"pz{m}", op, fmt)
-        L.append(f"Rf2_{m} c{m} z{m} {fmt(1.0 / g_h)}")
-        L += entries(H[m], "ny{}", "y{}", g_h, f"RH_{m}", f"c{m}")
-        L += inverter(f"iz{m}", f"z{m}", f"az{m}", f"nz{m}")
+    # (name, array, unit conductance, summing node, output, source of positive / negative entries)
+    stages = (("1", J1, g_int, "a", "y", "n{}", "o{}",
+               "J1 stages: y_k = sum_j J1[k,j] V_j (positive entries from n_j, negative from o_j)"),
+              ("2", H, g_h, "c", "z", "ny{}", "y{}",
+               "H stages: z_m = sum_k H[m,k] y_k (positive entries from ny_k, negative from y_k)"))
+    for tag, X, g_unit, sn, out, pos, neg, comment in stages:
+        L.append(f"* --- {comment}")
+        res = "R1" if tag == "1" else "RH"
+        for k in range(r):
+            L += opamp.spice_lines(f"st{tag}_{k}", plus, f"{sn}{k}", f"{out}{k}", f"p{out}{k}", op, fmt)
+            L.append(f"Rf{tag}_{k} {sn}{k} {out}{k} {fmt(1.0 / g_unit)}")
+            L += entries(X[k], pos, neg, g_unit, f"{res}_{k}", f"{sn}{k}")
+            L += inverter(f"i{out}{k}", f"{out}{k}", f"a{out}{k}", f"n{out}{k}")
     L.append("* --- integrators: C dV_i/dt = -g (sum_m J2[m,i] z_m + lambda V_i - g_i) (positive from z_m, "
              "negative from nz_m)")
     J2t = np.ascontiguousarray(J2.T)
     for i in range(N):
         L.append(f"* --- node {i}")
-        if probe:
-            L += probe_node(i)
-        else:
-            L += opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", f"p{i}", op, fmt)
-            L.append(f"Cint{i} s{i} o{i} {fmt(C * P['cap'][i])} IC={fmt(cap_ic[i])}")
+        L += integrator_lines(i, plus, op, C * P["cap"][i], cap_ic[i], probe)
         L += inverter(f"inv{i}", f"o{i}", f"m{i}", f"n{i}")
         L.append(f"Vdac{i} din{i} 0 DC {fmt(P['v_in'][i])}")
         L.append(f"Rin{i} din{i} s{i} {fmt(1.0 / (g_int * P['g_in'][i]))}")

@@ -113,11 +113,7 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
     L.append("")
     for i in range(d):
         L.append(f"* --- node {i}")
-        if probe:
-            L += probe_node(i)
-        else:
-            L += opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", f"p{i}", op, fmt)
-            L.append(f"Cint{i} s{i} o{i} {fmt(values.c[i])} IC={fmt(cap_ic[i])}")
+        L += integrator_lines(i, plus, op, values.c[i], cap_ic[i], probe)
         L += opamp.spice_lines(f"inv{i}", plus, f"m{i}", f"n{i}", f"q{i}", op, fmt)
         L.append(f"Rii{i} o{i} m{i} {fmt(values.r_inv_in[i])}")
         L.append(f"Rif{i} m{i} n{i} {fmt(values.r_inv_fb[i])}")
@@ -170,6 +166,15 @@ def tran_control_lines(grid, kind: str, seed: int, d: int, out_name: str) -> lis
 
 #: File the drift-probe netlists write (one row per operating point).
 PROBE_FILE = "thermotwin_probe.data"
+
+
+def integrator_lines(i: int, plus: str, op: OpAmpParams, c: float, cap_ic: float, probe: bool) -> list[str]:
+    """Node i's integrator: op-amp int{i} (− input s{i}, output o{i}, pole p{i}) and Cint{i} with its
+    initial voltage — or, in a drift probe, the forced source and ammeter of :func:`probe_node`."""
+    if probe:
+        return probe_node(i)
+    return opamp.spice_lines(f"int{i}", plus, f"s{i}", f"o{i}", f"p{i}", op, fmt) + [
+        f"Cint{i} s{i} o{i} {fmt(c)} IC={fmt(cap_ic)}"]
 
 
 def probe_node(i: int) -> list[str]:

@@ -108,19 +108,25 @@ def run_ngspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping
     grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
     text = render_netlist(problem, spec, config, mapping, values=values)
     t_render = time.perf_counter() - t0
+    times, volts, names, t_spice = _run_and_read(text, keep_dir, config.timeout_s)
+    return result_from_table(problem, spec, config, values, grid, times, volts, names, "ngspice",
+                             wall=time.perf_counter() - t0,
+                             stats={"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text)})
+
+
+def _run_and_read(text: str, keep_dir, timeout_s: float):
+    """Run a transient netlist in ``keep_dir`` (or a scratch directory, removed after reading; kept on
+    failure so that the netlist the error names can be inspected); returns (times, volts, names, spice s)."""
     wd = Path(keep_dir) if keep_dir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-ngspice-"))
     t1 = time.perf_counter()
-    # on failure the directory is kept so that the netlist the error names can be inspected
-    data = run_netlist_text(text, wd, timeout_s=config.timeout_s)
+    data = run_netlist_text(text, wd, timeout_s=timeout_s)
     t_spice = time.perf_counter() - t1
     try:
         times, volts, names = read_wrdata(data)
     finally:
         if keep_dir is None:
             shutil.rmtree(wd, ignore_errors=True)
-    return result_from_table(problem, spec, config, values, grid, times, volts, names, "ngspice",
-                             wall=time.perf_counter() - t0,
-                             stats={"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text)})
+    return times, volts, names, t_spice
 
 
 def result_from_table(problem, spec, config, values, grid, times, volts, names, backend, wall, stats):
@@ -176,15 +182,7 @@ def run_ngspice_factored(problem, spec: HardwareSpec, config: SimConfig, keep_di
         raise ValueError("the ngspice backend runs one trajectory per call; use n_traj=1")
     board, grid, text = factored_netlist_text(problem, spec, config, **realise_kw)
     t_render = time.perf_counter() - t0
-    wd = Path(keep_dir) if keep_dir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-ngspice-"))
-    t1 = time.perf_counter()
-    data = run_netlist_text(text, wd, timeout_s=config.timeout_s)
-    t_spice = time.perf_counter() - t1
-    try:
-        times, volts, names = read_wrdata(data)
-    finally:
-        if keep_dir is None:
-            shutil.rmtree(wd, ignore_errors=True)
+    times, volts, names, t_spice = _run_and_read(text, keep_dir, config.timeout_s)
     scales = SimpleNamespace(nominal_tau_s=board.tau_s, b_scale=board.b_scale)
     return result_from_table(problem, spec, config, scales, grid, times, volts, names, "ngspice",
                              wall=time.perf_counter() - t0,
