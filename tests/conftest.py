@@ -13,3 +13,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "ngspice" in item.keywords or "pyspice" in item.keywords:
             item.add_marker(skip)
+
+
+# fixtures of the TNGD tests (test_timing.py, test_tngd_factored.py): skipped without the `timing` extra
+@pytest.fixture(scope="session")
+def torch_():
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    pytest.importorskip("sklearn")
+    from thermotwin.tngd.model import load_digits_data
+
+    return load_digits_data(0)

@@ -243,19 +243,6 @@ def test_fixed_count_cg_solves_a_well_conditioned_system():
 # ---------------------------------------------------------------------------------------------
 # real model (torch)
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def torch_():
-    return pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def digits():
-    pytest.importorskip("sklearn")
-    from thermotwin.tngd.model import load_digits_data
-
-    return load_digits_data(0)
-
-
 def _batch(torch, digits, b=16, d_z=10):
     x = torch.tensor(digits.x_train[:b])
     y = torch.tensor(digits.y_train[:b] % d_z)

@@ -158,7 +158,13 @@ def cmd_timing(args) -> int:
 def cmd_validate_timing(args) -> int:
     from .tngd.validate import run_validate_timing
 
-    summary = run_validate_timing(args.out, quick=args.quick, seeds=args.seeds, progress=not args.json)
+    for n in args.paper_sizes or ():
+        if not PAPER_N_RANGE[0] <= n <= PAPER_N_RANGE[1]:
+            raise ValueError(f"--paper-sizes: N = {n:g} is outside {PAPER_N_RANGE[0]}–{PAPER_N_RANGE[1]:.0e} "
+                             "parameters "
+                             "(J_f alone is 640·N·8 bytes); give e.g. 1e4,1e5")
+    summary = run_validate_timing(args.out, quick=args.quick, seeds=args.seeds, progress=not args.json,
+                                  paper_sizes=args.paper_sizes)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -182,6 +188,17 @@ def _count(text: str) -> int:
     return int(value)
 
 
+#: Range of --paper-sizes (N = 2e5 needs ~1.6 GB per r×N array at r = 640).
+PAPER_N_RANGE = (100, 200_000)
+
+
+def _sizes(text: str) -> tuple:
+    """``1e4,1e5`` → (10000, 100000); ``none`` → () (skip the paper-scale step)."""
+    if text.strip().lower() in ("none", ""):
+        return ()
+    return tuple(sorted({_count(part.strip()) for part in text.split(",")}))   # range: cmd_validate_timing
+
+
 def add_parser(sub) -> None:
     """Register ``timing`` and ``validate-timing`` (called by :func:`thermotwin.cli.build_parser`)."""
     p = sub.add_parser("timing", help="per-iteration TNGD timing model: DAC, resistor programming, analog, ADC")
@@ -202,5 +219,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="directory for claims.json, report.md and PNG plots")
     p.add_argument("--quick", action="store_true", help="small model, few iterations, 2 seeds (minutes)")
     p.add_argument("--seeds", type=int, default=None, help="training seeds (default 2 quick, 5 full)")
+    p.add_argument("--paper-sizes", type=_sizes, default=None, metavar="N[,N...]",
+                   help="paper-scale step with the factored twin: analog-time curves at each N (e.g. 1e4,1e5) and "
+                        "TNGD training at the smallest; 'none' skips it (default: 1e4 with --quick, 1e4,1e5 full)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_validate_timing)

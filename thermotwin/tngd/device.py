@@ -21,9 +21,11 @@ Devices here:
 * :class:`CircuitTwin` — the dense circuit through :func:`thermotwin.simulate` (design,
   realised matrix, finite gain, GBW poles, quantisation); O(N³) per call, N up to ~10³.
 
-The factored large-N twin (``thermotwin/solver/factored.py``, issue 8) plugs in as one more
-device with the same ``run`` signature: it receives the same :class:`CurvatureSystem`, whose
-``J``/``H``/``lam`` are exactly the three arrays of the scaled-up Appendix C circuit.
+* :class:`FactoredTwin` — the scaled-up three-array board (J_f, H_L, J_fᵀ; DESIGN 1.3) through
+  :func:`thermotwin.solver.factored.run_factored`: exact OU steps in O(N·r), N up to ~10⁵, ideal or
+  with the non-idealities the factored path models (resistor quantisation/range/tolerance, finite
+  op-amp gain, capacitor spread). It programs ``CurvatureSystem.J``/``H`` (J_f and H_L/b from
+  :meth:`CurvatureSystem.from_batch`) when the system carries them, else U and I_m.
 """
 
 from __future__ import annotations
@@ -44,17 +46,47 @@ class CurvatureSystem:
         U: factor, (m, N), m = b·d_z.
         grad: right-hand side ∇ℓ, (N,).
         lam: damping λ > 0.
+        J, H: optional circuit form of the same GGN, UᵀU = Jᵀ H J: J = J_f (b·d_z × N, the stacked
+            per-sample output Jacobians) and H = H_L/b (block diagonal, b blocks of d_z × d_z). Set
+            by :meth:`from_batch`; :class:`FactoredTwin` programs these arrays when present.
     """
 
     U: np.ndarray
     grad: np.ndarray
     lam: float
+    J: np.ndarray | None = None
+    H: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.U.ndim != 2 or self.grad.shape != (self.U.shape[1],):
             raise ValueError(f"U must be (m, N) and grad (N,); got {self.U.shape} and {self.grad.shape}")
         if not (self.lam > 0 and math.isfinite(self.lam)):
             raise ValueError(f"damping λ = {self.lam!r} must be > 0 (GGN alone is singular)")
+        if (self.J is None) != (self.H is None):
+            raise ValueError("give both J and H (GGN = JᵀHJ) or neither")
+        if self.J is not None:
+            r = self.J.shape[0]
+            if self.J.ndim != 2 or self.J.shape[1] != self.U.shape[1] or self.H.shape != (r, r):
+                raise ValueError(f"J must be (r, N) and H (r, r) with N = {self.U.shape[1]}; got {self.J.shape} "
+                                 f"and {self.H.shape}")
+
+    @classmethod
+    def from_batch(cls, cb, lam: float, U: np.ndarray | None = None) -> "CurvatureSystem":
+        """The system of one minibatch with both forms of its GGN: U (``cb.factor()``, or ``U`` when
+        already computed) and the circuit's arrays J = J_f (a reshape of ``cb.J``, no copy) and
+        H = blockdiag(H_i)/b. Cost O(b·d_z²·N) for U; J and H add O((b·d_z)²) memory."""
+        b, d_z, n = cb.J.shape
+        H = np.zeros((b * d_z, b * d_z))
+        blocks = cb.H_blocks() / b
+        for i in range(b):
+            H[i * d_z:(i + 1) * d_z, i * d_z:(i + 1) * d_z] = blocks[i]
+        return cls(cb.factor() if U is None else U, cb.grad, lam, J=cb.J.reshape(b * d_z, n), H=H)
+
+    def three_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(J, H) with GGN = JᵀHJ: (J_f, H_L/b) when known, else (U, I_m)."""
+        if self.J is not None:
+            return self.J, self.H
+        return self.U, np.eye(self.U.shape[0])
 
     @property
     def n(self) -> int:
@@ -314,3 +346,104 @@ class CircuitTwin:
             return np.array(x0, dtype=float)
         seed = int(rng.integers(2**31)) if rng is not None else 0
         return self.simulate(system, x0, t_tau, seed=seed, n_out=1).states[-1]
+
+
+@dataclass
+class FactoredTwin:
+    """The scaled-up Appendix C board (three arrays J_f, H_L, J_fᵀ; DESIGN 1.3) by
+    :func:`thermotwin.solver.factored.run_factored`.
+
+    The system is programmed as ``FactoredProblem(J, H, λ, ∇ℓ)`` with (J, H) =
+    :meth:`CurvatureSystem.three_arrays` (J_f and H_L/b from :meth:`CurvatureSystem.from_batch`, or
+    U and I_m), so F = λI + JᵀHJ = GGN + λI. One call is one exact OU transition of length t
+    (one output step): cost O(N r²) for the Gram J Jᵀ (once per system, cached) plus O(N r) per call
+    on the ideal board; non-ideal specs cost more (``run_factored``'s ``factored-exact-basis`` /
+    ``factored-etd2`` paths: up to O(N (2r)²) and one sub-step of ~1τ each).
+
+    Time: ``t_tau`` is in units of the paper's τ0 = R0·C of ``spec`` (as :class:`CircuitTwin`); the
+    board's own τ = C/g after the mapping's scale (r_min_ohm) and finite gain may differ, which is
+    the point. Noise: κ0 (problem units²) becomes ``spec.kappa0_v2`` = κ0·b_scale², b_scale being
+    the factored mapping's voltage scale (x* and ∇ℓ inside half the converter range), so the board's
+    noise in problem units is κ0 whatever the scaling; the seed of each noisy call is drawn from
+    ``rng`` (one integer), noise-free calls draw nothing.
+
+    Attributes:
+        spec: the board (:class:`HardwareSpec`; None = ideal). GBW, rails, slew and offset are not
+            modelled at this scale (``run_factored`` raises InputError).
+        kappa0: noise strength in problem units² (the paper's κ0).
+        use_circuit_arrays: program J_f/H_L when the system has them (else always U, I_m).
+        last: details of the last call (path, board τ, mapping report, wall time).
+    """
+
+    spec: object = None
+    kappa0: float = 0.0
+    use_circuit_arrays: bool = True
+    name: str = "factored-twin"
+    last: dict = field(default_factory=dict)
+    _cache: tuple = field(default=(None, None), repr=False, compare=False)
+
+    def problem(self, system: CurvatureSystem):
+        """The :class:`FactoredProblem` of ``system`` (cached for the last system: its Gram and
+        Woodbury solve are reused by the delay step and by repeated calls)."""
+        from ..solver.factored import FactoredProblem
+
+        if self._cache[0] is system:
+            return self._cache[1]
+        J, H = system.three_arrays() if self.use_circuit_arrays else (system.U, np.eye(system.U.shape[0]))
+        p = FactoredProblem(J, H, system.lam, system.grad, name="ggn")
+        self._cache = (system, p)
+        return p
+
+    def b_scale(self, system: CurvatureSystem) -> float:
+        """Volts per problem unit the factored mapping uses (realise_factored's rule: the larger of
+        max|x*| and max|∇ℓ| at half the converter range, never amplified)."""
+        from ..circuit.spec import HardwareSpec
+
+        spec = self.spec or HardwareSpec()
+        p = self.problem(system)
+        peak = max(float(np.abs(p.x_exact).max()), float(np.abs(p.g).max()), 1e-300)
+        limit = 0.5 * spec.v_range_v
+        return 1.0 if peak <= limit else limit / peak
+
+    def simulate(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, dt_tau: float | None = None,
+                 seed: int = 0, n_traj: int = 1):
+        """One ``run_factored`` run from ``x0`` for ``t_tau``·τ0 with outputs every ``dt_tau``·τ0
+        (default: one step); returns the :class:`SimResult` (times in seconds, states in problem
+        units; ``stats['states_all']`` holds all trajectories when n_traj > 1)."""
+        from ..circuit.spec import HardwareSpec
+        from ..errors import SimulationError
+        from ..solver.config import SimConfig
+        from ..solver.factored import run_factored
+
+        if not t_tau > 0:
+            raise ValueError(f"device time {t_tau!r} must be > 0")
+        spec = self.spec or HardwareSpec()
+        problem = self.problem(system)
+        bs = self.b_scale(system)
+        spec_run = spec.replace(kappa0_v2=self.kappa0 * bs ** 2)
+        tau0 = spec.r0_ohm * spec.c_farad
+        x0 = np.asarray(x0, dtype=float)
+        v0 = "rhs" if (x0 is system.grad or np.array_equal(x0, system.grad)) else tuple(x0.tolist())
+        dt = (dt_tau or t_tau) * tau0
+        config = SimConfig(t_end=t_tau * tau0, dt_out=None if spec.adc_rate_hz is not None else dt,
+                           noise="white" if self.kappa0 > 0 else "none", seed=int(seed), v0=v0, n_traj=n_traj)
+        res = run_factored(problem, spec_run, config)
+        if not math.isclose(res.b_scale, bs, rel_tol=1e-12):
+            raise SimulationError(f"the factored mapping used b_scale = {res.b_scale:g}, not {bs:g}: the κ0 "
+                                  "conversion in FactoredTwin is out of date with realise_factored")
+        self.last = {"path": res.stats.get("path"), "tau_board_s": res.tau_s, "tau0_s": tau0, "b_scale": bs,
+                     "wall_s": res.wall_s, "report": {k: v for k, v in res.stats.items()
+                                                      if isinstance(v, (int, float, str))}}
+        return res
+
+    def run(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, rng=None) -> np.ndarray:
+        if t_tau < 0:
+            raise ValueError(f"device time {t_tau!r} must be ≥ 0")
+        if t_tau == 0:
+            return np.array(x0, dtype=float)
+        seed = 0
+        if self.kappa0 > 0:
+            if rng is None:
+                raise ValueError("a noisy device needs an np.random.Generator (rng)")
+            seed = int(rng.integers(2**31))
+        return self.simulate(system, x0, t_tau, seed=seed).states[-1]

@@ -33,7 +33,66 @@ def draw_all(m: dict, out: Path) -> dict:
     figs.update(fig_vs_dz(m, out))
     figs.update(fig_analog(m, out))
     figs.update(fig_training(m, out))
+    if m.get("paper_scale") and m["paper_scale"].get("curves"):
+        figs.update(fig_paper_scale(m["paper_scale"], out))
     return figs
+
+
+def fig_paper_scale(ps: dict, out: Path) -> dict:
+    """Paper scale (issue 8): analog-time curves at each N and TNGD training with the factored twin."""
+    plt = _plt()
+    tr = ps.get("training")
+    fig, axes = plt.subplots(1, 2 if tr else 1, figsize=(13 if tr else 7.5, 5.2), squeeze=False)
+    ax = axes[0, 0]
+    cols = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    k0 = ps["kappa0"]
+    for i, c in enumerate(ps["curves"]):
+        col = cols[i % len(cols)]
+        lab = f"N = {c['n']}, it. {c['snapshot_iter']}"
+        t = np.array(c["t_tau"])
+        ax.semilogy(t, c["closed_form"], "-", color=col, lw=2.2, alpha=0.5, label=f"{lab}: ideal, closed form")
+        ax.semilogy(t[::max(1, len(t) // 40)], np.array(c["ideal_twin"])[::max(1, len(t) // 40)], "o", ms=3,
+                    color=col, label=f"{lab}: ideal, factored twin")
+        ax.semilogy(t, c["ideal_twin_kappa"], ":", color=col, label=f"{lab}: κ0 = {k0:g}, twin (rms of {c['n_traj']})")
+        ax.semilogy(c["real_t_tau"], c["real_twin"], "--", color=col, label=f"{lab}: realistic board, twin")
+    top = 2.0 * max(max(max(c["ideal_twin_kappa"]), max(c["closed_form_kappa"])) for c in ps["curves"])
+    for x in (5, 50):
+        ax.axvline(x, color="k", lw=0.8)
+        ax.text(x, 0.6 * top, f" {x}τ", fontsize=8)
+    ax.axhline(0.1, color="0.5", lw=0.6)
+    ax.set_ylim(1e-3, top)
+    ax.set_xlabel("device time t / (R0·C)")
+    ax.set_ylabel("‖g̃(t) − g_NGD‖ / ‖g_NGD‖")
+    ax.set_title("Is the analog time enough? Paper-scale digits MLP, V0 = ∇ℓ, λ = 0.01", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, loc="lower left", ncol=1 if len(ps["curves"]) < 3 else 2)
+    caption = ("Paper scale (factored three-array twin): relative error of the device state against the natural gradient "
+               "(Woodbury) versus t at " + ", ".join(f"N = {n}" for n in ps["sizes_run"]) + " — ideal board (closed form "
+               "line, twin markers), with κ0 (rms over trajectories) and on a realistic board (16-bit resistors, A0 = 1e5)")
+    if tr:
+        ax = axes[0, 1]
+        labels = list(dict.fromkeys(r["label"] for r in tr["runs"]))
+        for i, lab in enumerate(labels):
+            rs = [r for r in tr["runs"] if r["label"] == lab]
+            L = min(len(r["eval_iter"]) for r in rs)
+            x = np.array(rs[0]["eval_iter"][:L])
+            y = np.array([r["train_loss"][:L] for r in rs])
+            col = "k" if lab.startswith("NGD") else cols[(i + 3) % len(cols)]
+            ax.plot(x, y.mean(axis=0), color=col, lw=1.6, label=lab)
+            if y.shape[0] > 1:
+                ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=col, alpha=0.15)
+        ax.set_yscale("log")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("full training loss")
+        ax.set_title(f"Training at N = {tr['n_params']} {tuple(tr['sizes'])}, {tr['seeds']} seed(s) (band: min–max)",
+                     fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        caption += (f". Right: full training loss against iteration at N = {tr['n_params']}: Adam, NGD (Woodbury) and "
+                    "TNGD with the factored twin as the device")
+    fig.tight_layout()
+    _save(fig, out / "paper_scale.png")
+    return {"paper_scale.png": caption + "."}
 
 
 def fig_vs_n(m: dict, out: Path) -> dict:

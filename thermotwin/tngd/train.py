@@ -3,7 +3,8 @@
 One iteration (batch b drawn from the seed's batch stream, the same sequence for every method):
 
 * ``adam``: ∇ℓ by backprop, a torch Adam step (learning rate ``adam_lr``).
-* ``ngd``:  ∇ℓ, J_f, H_L, U; the dense solve (GGN + λI) g̃ = ∇ℓ (Cholesky); θ ← θ − η g̃.
+* ``ngd``:  ∇ℓ, J_f, H_L, U; the solve (GGN + λI) g̃ = ∇ℓ (``ngd_solver``: dense Cholesky, O(N³),
+  or Woodbury, O(N (b·d_z)²) — the only exact NGD that fits at N ~ 10⁴–10⁵); θ ← θ − η g̃.
 * ``tngd``: ∇ℓ, J_f, H_L on the digital side; g̃ = the device state after t = ``t_tau``·τ0 on
   (GGN + λI, ∇ℓ); θ ← θ − η g̃. Start state (``start``):
   ``"grad"`` — V0 = ∇ℓ (DESIGN 4: t = 0 is SGD, t → ∞ is NGD);
@@ -48,6 +49,7 @@ class RunConfig:
         seed: model init, batch order and device noise (separate SeedSequence streams).
         eval_every: full-train-set loss every this many iterations.
         label: legend text.
+        ngd_solver: exact NGD's solve, ``dense`` (Cholesky of the N×N matrix) or ``woodbury``.
     """
 
     method: str = "tngd"
@@ -63,10 +65,13 @@ class RunConfig:
     seed: int = 0
     eval_every: int = 10
     label: str = ""
+    ngd_solver: str = "dense"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method {self.method!r}: use one of {', '.join(METHODS)}")
+        if self.ngd_solver not in ("dense", "woodbury"):
+            raise ValueError(f"ngd_solver {self.ngd_solver!r}: use 'dense' or 'woodbury'")
         if self.start not in ("grad", "warm"):
             raise ValueError(f"start {self.start!r}: use 'grad' or 'warm'")
         for name in ("lr", "adam_lr", "lam"):
@@ -159,16 +164,19 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
             U = cb.factor()
             factor_s = time.perf_counter() - t1                # NGD needs U (or JᵀHJ); TNGD's device does not
             loss = cb.loss
-            system = CurvatureSystem(U, cb.grad, cfg.lam)
+            system = CurvatureSystem.from_batch(cb, cfg.lam, U=U)   # U, and J_f/H_L for the three-array board
             if on_system is not None:
                 on_system(k, system)
             if cfg.method == "ngd":
                 import scipy.linalg
 
                 t1 = time.perf_counter()
-                A = system.dense()
-                step = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, check_finite=False),
-                                              cb.grad, check_finite=False)
+                if cfg.ngd_solver == "woodbury":
+                    step = system.solve()
+                else:
+                    A = system.dense()
+                    step = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, check_finite=False),
+                                                  cb.grad, check_finite=False)
                 digital += factor_s + time.perf_counter() - t1
                 modelled = digital
             else:

@@ -9,6 +9,9 @@ Steps (each writes its raw numbers into DIR/summary.json):
 4. training (:mod:`.train`): Adam, NGD, TNGD for t ∈ {5, 10, 20, 50}τ (device reset to ∇ℓ, and warm
    started), t_d ∈ {0, 0.2, 1}τ at 5τ (warm), κ0 ∈ {0, 0.001, 0.01, 0.1} at τ (warm; 0 and 0.1 also
    reset), several seeds;
+4b. paper scale (:mod:`.paper_scale`, issue 8): the digits MLP widened to N ≈ 10⁴ (and 10⁵ in full
+   mode, ``--paper-sizes``) with the factored twin as the device: the analog-time curves (ideal,
+   κ0, realistic board) and a TNGD training run against NGD (Woodbury) and Adam;
 5. verdicts (:mod:`.claims`), plots (:mod:`.plots`), DIR/claims.json and DIR/report.md.
 
 All measurements run single-threaded (one BLAS and one torch thread): on a shared 2-core machine
@@ -46,14 +49,26 @@ class Settings:
     kappa_study: float
     gbw_in_noisy: bool
     repeats: int
+    # paper scale (issue 8): curve sizes (N targets), training at the smallest of them
+    paper_sizes: tuple = ()
+    paper_iters: int = 0
+    paper_seeds: int = 1
+    paper_train_t: tuple = (5.0, 50.0)
+    paper_eval_every: int = 10
+    paper_snap_end: bool = False
+    paper_t_max_tau: float = 400.0
+    paper_n_traj: int = 4
 
 
 QUICK = Settings(hidden=8, n_iter=150, seeds=3, eval_every=10, cost_sizes=(500, 1000, 2000, 4000), dense_max=2000,
                  dz_n=1000, dz_list=(5, 10, 20, 40), snap_iters=(0, 149), t_max_tau=300.0, n_traj=4,
-                 kappa_study=0.001, gbw_in_noisy=False, repeats=2)
+                 kappa_study=0.001, gbw_in_noisy=False, repeats=2,
+                 paper_sizes=(10_000,), paper_iters=15, paper_seeds=1, paper_train_t=(50.0,), paper_eval_every=5)
 FULL = Settings(hidden=16, n_iter=400, seeds=5, eval_every=10, cost_sizes=(1000, 2000, 4000, 8000, 16000),
                 dense_max=4100, dz_n=4000, dz_list=(5, 10, 20, 40), snap_iters=(0, 199, 399), t_max_tau=400.0,
-                n_traj=8, kappa_study=0.001, gbw_in_noisy=False, repeats=3)
+                n_traj=8, kappa_study=0.001, gbw_in_noisy=False, repeats=3,
+                paper_sizes=(10_000, 100_000), paper_iters=100, paper_seeds=3, paper_train_t=(5.0, 50.0),
+                paper_eval_every=10, paper_snap_end=True)
 
 LAM = 0.01
 ETA = 0.01
@@ -88,8 +103,12 @@ class _Progress:
             print(f"[{time.perf_counter() - self.t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
-def run_validate_timing(out_dir, quick: bool = False, seeds: int | None = None, progress: bool = True) -> dict:
-    """Run every step and write DIR/claims.json, DIR/report.md, DIR/summary.json and PNG plots."""
+def run_validate_timing(out_dir, quick: bool = False, seeds: int | None = None, progress: bool = True,
+                        paper_sizes: tuple | None = None) -> dict:
+    """Run every step and write DIR/claims.json, DIR/report.md, DIR/summary.json and PNG plots.
+
+    ``paper_sizes``: parameter counts N of the paper-scale step (curves at each, training at the
+    smallest); None = the mode's default (quick: 1e4; full: 1e4 and 1e5), () = skip it."""
     from .model import load_digits_data, require_torch
 
     torch = require_torch()
@@ -97,6 +116,10 @@ def run_validate_timing(out_dir, quick: bool = False, seeds: int | None = None, 
     from threadpoolctl import threadpool_limits     # a scikit-learn dependency
 
     settings = QUICK if quick else FULL
+    if paper_sizes is not None:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, paper_sizes=tuple(int(n) for n in paper_sizes))
     n_seeds = seeds or settings.seeds
     if n_seeds < 1:
         raise ValueError("--seeds must be ≥ 1")
@@ -169,8 +192,21 @@ def _run(settings: Settings, n_seeds: int, out: Path, say, quick: bool) -> dict:
             runs.append(h)
         say(f"training seed {seed + 1}/{n_seeds} done ({len(runs)} runs)")
 
+    # 4b. paper scale: the factored twin as the device at N ≈ 1e4 (1e5)
+    paper = None
+    if settings.paper_sizes:
+        from .paper_scale import run_paper_scale
+
+        paper = run_paper_scale(data, settings.paper_sizes, train_iters=settings.paper_iters,
+                                train_seeds=settings.paper_seeds, train_t=settings.paper_train_t,
+                                eval_every=settings.paper_eval_every, snap_end=settings.paper_snap_end,
+                                kappa0=settings.kappa_study, t_max_tau=settings.paper_t_max_tau,
+                                n_traj=settings.paper_n_traj, progress=say)
+        say(f"paper scale done in {paper['wall_s']:.0f} s (N = {', '.join(str(n) for n in paper['sizes_run'])})")
+
     # 5. claims, plots, report
-    measured = {"timing_rows": timing_rows, "scaling": scaling, "dz_points": dz_points, "digital_1e4": digital_1e4,
+    measured = {"paper_scale": paper,
+                "timing_rows": timing_rows, "scaling": scaling, "dz_points": dz_points, "digital_1e4": digital_1e4,
                 "study": study, "runs": runs, "settings": settings.__dict__, "n_seeds": n_seeds, "quick": quick,
                 "sizes": sizes, "realistic_spec": REALISTIC_SPEC}
     claims = claims_mod.evaluate(measured)
