@@ -279,7 +279,8 @@ def test_validate_timing_tiny_with_paper_scale(torch_, tmp_path, monkeypatch, ca
     ps = summary["paper_scale"]
     n = ps["sizes_run"][0]
     assert f"paper-scale runs: N = {n} (digits MLP sizes (64, 20, 10)" in report
-    assert "## Paper scale" in report and "paper_scale.png" in report
+    assert "## Paper scale" in report and "paper_scale.png" in report and "| J-stage noise gain |" in report
+    assert len(ps["curves"][0]["stage_lags"]) == 3
     assert (tmp_path / "paper_scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [c["snapshot_iter"] for c in ps["curves"]] == [0, 3]            # iteration 0 and NGD's last
     assert len(ps["training"]["runs"]) == 2 * 4                             # Adam, NGD, TNGD 5τ/50τ × 2 seeds
@@ -291,3 +292,18 @@ def test_validate_timing_tiny_with_paper_scale(torch_, tmp_path, monkeypatch, ca
     dev = next(c for c in claims if c["id"] == "fifty_tau_device_paper_scale")
     e50 = ps["curves"][0]["summary"]["closed_form"]["at_50tau"]
     assert f"{e50:.2f} at 50τ" in dev["ours"]
+
+
+def test_stage_lags_of_the_paper_board():
+    """stage_lags: the J_f stages' noise gain 1 + max_k Σ_j|J_kj| and lag ng/(2π·GBW) (ideal A0), in τ0."""
+    from thermotwin.tngd.paper_scale import STAGE_LAG_GBW_HZ, stage_lags
+
+    s, _ = batch_system()
+    J, _ = s.three_arrays()
+    ng = 1 + np.abs(J).sum(axis=1).max()
+    rows = stage_lags(s)
+    assert [r["gbw_hz"] for r in rows] == list(STAGE_LAG_GBW_HZ)
+    for r in rows:
+        assert r["noise_gain_J_max"] == pytest.approx(ng, rel=1e-12)
+        assert r["J_stage_lag_tau"] == pytest.approx(ng / (2 * np.pi * r["gbw_hz"] * 1e-6), rel=1e-12)
+        assert r["loop_lag_tau"] > r["J_stage_lag_tau"] and isinstance(r["loop_stable"], bool)

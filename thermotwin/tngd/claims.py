@@ -522,6 +522,20 @@ def paper_scale_markdown(ps: dict | None) -> list[str]:
     lines += ["", "Wall time per curve (seconds): " + "; ".join(
         f"N = {c['n']} it. {c['snapshot_iter']}: " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in c['wall_s'].items())
         for c in ps["curves"]) + f". Realistic board path: {ps['curves'][0]['real_board']['path']}.", ""]
+    lags = [(c["n"], r) for c in ps["curves"] if c["snapshot_iter"] == 0 for r in c.get("stage_lags", [])]
+    if lags:
+        lines += ["Op-amp stage lags of the same three-array board (closed form, circuit/factored.py "
+                  "`stage_time_constants`; not in the twin, which has no GBW pole): a J_f summing stage has noise "
+                  "gain 1 + Σ_j|J_kj| over N inputs, so its lag is that over 2π·GBW; the loop is the worst path "
+                  "through the arrays and inverters (approximate, errs towards instability).", "",
+                  "| N | GBW | J-stage noise gain | J-stage lag | loop lag | worst-mode rate | loop |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for n, r in lags:
+            rate = "" if r["worst_mode_rate_per_tau"] is None else f"{r['worst_mode_rate_per_tau']:.3g}/τ"
+            stable = "" if r["loop_stable"] is None else ("decays" if r["loop_stable"] else "rings up")
+            lines.append(f"| {n} | {r['gbw_hz']:.0e} Hz | {r['noise_gain_J_max']:.4g} | {r['J_stage_lag_tau']:.3g}τ | "
+                         f"{r['loop_lag_tau']:.3g}τ | {rate} | {stable} |")
+        lines.append("")
     tr = ps.get("training")
     if tr:
         lines += [f"TNGD training at N = {tr['n_params']} {tuple(tr['sizes'])}: {tr['n_iter']} iterations, "

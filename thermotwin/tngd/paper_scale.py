@@ -325,7 +325,8 @@ def run_paper_scale(data, sizes=(10_000,), train_iters: int = 0, train_seeds: in
             dt = 1.0 if s.n <= 40_000 else 2.5
             row = analog_curve(s, spec_real, kappa0=kappa0, t_max_tau=t_max_tau, dt_tau=dt, n_traj=n_traj,
                                progress=say)
-            row.update(sizes=list(layer), snapshot_iter=it, build_s=build if it == 0 else 0.0)
+            row.update(sizes=list(layer), snapshot_iter=it, build_s=build if it == 0 else 0.0,
+                       stage_lags=stage_lags(s))
             row["wall_s"]["total_s"] = sum(row["wall_s"].values()) + row["build_s"]
             out["curves"].append(row)
             say(f"paper-scale curve N={s.n} (iteration {it}) done in {row['wall_s']['total_s']:.0f} s")
@@ -334,6 +335,33 @@ def run_paper_scale(data, sizes=(10_000,), train_iters: int = 0, train_seeds: in
     out["layer_sizes"] = {str(c["n"]): c["sizes"] for c in out["curves"]}
     out["wall_s"] = time.perf_counter() - t_all
     return out
+
+
+#: Op-amp gain–bandwidths at which the three-array board's stage lags are reported.
+STAGE_LAG_GBW_HZ = (1e7, 1e8, 1e9)
+
+
+def stage_lags(system) -> list[dict]:
+    """Closed-form op-amp stage lags of this system's three-array board (the factored twin has no GBW
+    pole): :func:`thermotwin.circuit.factored.stage_time_constants` for each GBW in STAGE_LAG_GBW_HZ, in
+    units of τ0 = R0·C (checked against ngspice and a state-space model at small N,
+    tests/test_factored_netlist.py). Cost O(r·N) plus the r×r eigenvalues of the GGN's Gram."""
+    from ..circuit.factored import stage_time_constants
+    from ..circuit.spec import HardwareSpec
+
+    J, H = system.three_arrays()
+    a_max = float(system.modes[0].max()) - system.lam          # cached by the closed-form curve
+    base = HardwareSpec()
+    tau = base.r0_ohm * base.c_farad
+    rows = []
+    for gbw in STAGE_LAG_GBW_HZ:
+        st = stage_time_constants(J, H, base.replace(**{"opamp.gbw_hz": gbw}), a_max=a_max, lam=system.lam, tau=tau)
+        rows.append({"gbw_hz": gbw, "noise_gain_J_max": st["noise_gain_J_max"],
+                     "J_stage_lag_tau": st["tc_J_stage_max_s"] / tau, "loop_lag_tau": st["loop_lag_max_s"] / tau,
+                     "loop_stable": st.get("loop_stable"),
+                     "worst_mode_rate_per_tau": (st["loop_rate_max_per_s"] * tau) if "loop_rate_max_per_s" in st
+                     else None})
+    return rows
 
 
 def sizes_sentence(ps: dict) -> str:
