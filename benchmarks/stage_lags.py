@@ -5,8 +5,9 @@ closed-loop lag is (1 + Σ_j |J_kj|)/(2π·GBW) (circuit/factored.py ``stage_tim
 against ngspice and a state-space model of the whole board at small N in
 tests/test_factored_netlist.py). This script evaluates it on the real GGN factors of the digits
 MLP (one minibatch of b = 64, d_z = 10, r = 640, at initialisation, λ = 0.01) for N ≈ 10³, 10⁴, 10⁵,
-for GBW = 10 MHz, 100 MHz, 1 GHz, τ = R0·C = 1 µs, with J as the model gives it (max|J| = 1) and
-with J rescaled by 1/α and H by α² (the same F) so that the J and H stages have equal noise gain.
+for GBW = 10 MHz, 100 MHz, 1 GHz, τ = R0·C = 1 µs, with unit stage gains and with the balanced
+split of the loop gain between the J_f and H stages (``--y-gain balance``: only the two stages'
+feedback resistors change, F is the same; circuit/factored.py ``resolve_y_gain``).
 
 Usage:  python benchmarks/stage_lags.py   (needs the `timing` extra: torch, scikit-learn; ~1 min)
 Writes benchmarks/results/stage_lags.md.
@@ -38,13 +39,8 @@ def problem(n_params: int, seed: int = 0):
     return FactoredProblem(cb.J.reshape(b * dz, n), H, 0.01, cb.grad, name=f"digits-{n}"), h
 
 
-def balance(J: np.ndarray, H: np.ndarray) -> float:
-    """α with 1 + Σ|J_row|/α = 1 + α²·Σ|H_row| (the worst rows): α = (ΣJ/ΣH)^(1/3)."""
-    return float((np.abs(J).sum(axis=1).max() / np.abs(H).sum(axis=1).max()) ** (1 / 3))
-
-
 def main() -> int:
-    from thermotwin.circuit.factored import stage_time_constants
+    from thermotwin.circuit.factored import resolve_y_gain, stage_time_constants
     from thermotwin.circuit.spec import HardwareSpec
 
     tau = HardwareSpec().r0_ohm * HardwareSpec().c_farad
@@ -52,12 +48,12 @@ def main() -> int:
     for n in (1_000, 10_000, 100_000):
         fp, h = problem(n)
         a_max = fp.lambda_max - fp.damping
-        al = balance(fp.J, fp.H)
-        for scaling, J, H in (("as given", fp.J, fp.H), (f"balanced α={al:.3g}", fp.J / al, fp.H * al * al)):
+        bal = resolve_y_gain("balance", fp.J, fp.H)
+        for scaling, yg in (("y_gain 1", 1.0), (f"balanced y_gain {bal:.3g}", bal)):
             for gbw in (1e7, 1e8, 1e9):
                 spec = HardwareSpec().replace(**{"opamp.gbw_hz": gbw})
-                st = stage_time_constants(J, H, spec, a_max=a_max, lam=fp.damping, tau=tau)
-                rows.append((fp.N, h, scaling, gbw, st["noise_gain_J_max"], 1 + np.abs(H).sum(axis=1).max(),
+                st = stage_time_constants(fp.J, fp.H, spec, a_max=a_max, lam=fp.damping, tau=tau, y_gain=yg)
+                rows.append((fp.N, h, scaling, gbw, st["noise_gain_J_max"], 1 + np.abs(fp.H).sum(axis=1).max() / yg,
                              st["tc_J_stage_max_s"] / tau, st["loop_lag_max_s"] / tau, a_max,
                              st["loop_rate_max_per_s"] * tau, st["loop_stable"]))
                 print(rows[-1], file=sys.stderr)
@@ -66,7 +62,7 @@ def main() -> int:
              "`stage_time_constants`, `lag_loop_rate`); the worst-mode rate is the slowest-decaying root of "
              "the loop (τs + λ)·Π(1 + s·t_i) + a_max on the worst path (an approximation that errs towards "
              "instability; without lags that mode decays at (λ + a_max)/τ).", "",
-             "| N | hidden | J/H scaling | GBW | J-stage noise gain | H-stage noise gain | J-stage lag (τ) | "
+             "| N | hidden | stage gains | GBW | J-stage noise gain | H-stage noise gain | J-stage lag (τ) | "
              "loop lag (τ) | a_max | worst-mode rate (1/τ) | stable |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -327,15 +327,16 @@ def test_pyspice_runs_the_same_factored_netlist():
 # ---------------------------------------------------------------------------------------------
 # gain–bandwidth: the factored netlist against an independent state-space model of the circuit
 # ---------------------------------------------------------------------------------------------
-def pole_board_model(fp, spec, v0):
+def pole_board_model(fp, spec, v0, y_gain=1.0):
     """The three-array board with one-pole op-amps (dp/dt = ω_t(V_os − v₋) − ω_p p, out = p) written
     from KCL, independently of the netlist writer: states [p_int, w (= v_s − v_o), p_n, p_y, p_ny,
     p_z, p_nz]; returns (A, c, x0) of x' = A x + c (volts, seconds), noise off."""
     from thermotwin.circuit.factored_netlist import static_nodes
     from thermotwin.circuit.opamp import OpAmpParams
 
-    b = board_for_netlist(fp, spec)
+    b = board_for_netlist(fp, spec, y_gain=y_gain)
     P = b.parts
+    gf1, gf2 = P["g_int"] / b.report["y_gain"], P["g_h"] * b.report["y_gain"]   # stage feedback conductances
     op = OpAmpParams.from_spec(spec)
     N, r = fp.N, fp.r
     J1, H, J2 = P["J1"], P["H"], P["J2"]
@@ -349,8 +350,8 @@ def pole_board_model(fp, spec, v0):
         amp = lambda vminus, p: op.wt * (op.vos - vminus) - op.wp * p  # noqa: E731
         pos = lambda X: np.maximum(X, 0.0)                              # noqa: E731
         neg = lambda X: np.maximum(-X, 0.0)                             # noqa: E731
-        vm_y = (gi * (pos(J1) @ n + neg(J1) @ o) + gi * y) / (gi * np.abs(J1).sum(1) + gi)
-        vm_z = (gh * (pos(H) @ ny + neg(H) @ y) + gh * z) / (gh * np.abs(H).sum(1) + gh)
+        vm_y = (gi * (pos(J1) @ n + neg(J1) @ o) + gf1 * y) / (gi * np.abs(J1).sum(1) + gf1)
+        vm_z = (gh * (pos(H) @ ny + neg(H) @ y) + gf2 * z) / (gh * np.abs(H).sum(1) + gf2)
         i_s = (gi * (pos(J2).T @ z + neg(J2).T @ nz - np.abs(J2).sum(0) * vs)
                + gi * P["lam"] * (o - vs) + gi * P["g_in"] * (P["v_in"] - vs) + gi * P["g_noise"] * (0.0 - vs))
         return np.concatenate([amp(vs, o), i_s / C, amp((o + n) / 2, n), amp(vm_y, y), amp((y + ny) / 2, ny),
@@ -403,3 +404,103 @@ def test_lag_loop_predictor_agrees_with_the_circuit_on_stability():
         # the lag of a stage is (1 + Σ|row|)/ω_t + (A0 term): the J stages' noise gain sets it
         ng = 1 + np.abs(fp.J).sum(axis=1).max()
         assert st["tc_J_stage_max_s"] == pytest.approx(1 / (2 * np.pi * gbw / ng + 2 * np.pi * gbw / 1e4), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# y_gain: moving loop gain from the J_f stages to the H stages
+# ---------------------------------------------------------------------------------------------
+def wide_factored(N: int = 12, r: int = 2, seed: int = 4) -> FactoredProblem:
+    """J rows summing many inputs (noise gain ~7) and a small H: the paper's imbalance in miniature."""
+    rng = np.random.default_rng(seed)
+    J = rng.uniform(0.3, 0.8, (r, N)) * rng.choice([-1.0, 1.0], (r, N))
+    H = np.array([[0.30, -0.05], [-0.05, 0.20]])
+    return FactoredProblem(J, H, 0.5, rng.standard_normal(N), name="wide")
+
+
+def test_y_gain_resolution_and_noise_gains():
+    from thermotwin.circuit.factored import resolve_y_gain
+
+    fp = wide_factored()
+    sj, sh = np.abs(fp.J).sum(1).max(), np.abs(fp.H).sum(1).max()
+    g = resolve_y_gain("balance", fp.J, fp.H)
+    assert g == pytest.approx(np.sqrt(sh / sj), rel=1e-15) and 1 + g * sj == pytest.approx(1 + sh / g, rel=1e-12)
+    for bad in (0.0, -1.0, float("nan"), "half"):
+        with pytest.raises(InputError, match="y_gain"):
+            resolve_y_gain(bad, fp.J, fp.H)
+    spec = tt.HardwareSpec().replace(**{"opamp.gbw_hz": 1e7})
+    one = stage_time_constants(fp.J, fp.H, spec)
+    bal = stage_time_constants(fp.J, fp.H, spec, y_gain=g)
+    assert one["noise_gain_J_max"] == pytest.approx(1 + sj) and bal["noise_gain_J_max"] == pytest.approx(1 + g * sj)
+    assert bal["tc_J_stage_max_s"] < 0.5 * one["tc_J_stage_max_s"] and bal["loop_lag_max_s"] < one["loop_lag_max_s"]
+    # the ideal board is the same F whatever γ: only the stage gains move
+    b = realise_factored(fp, tt.HardwareSpec(), y_gain=g)
+    assert rel(b.dense_drift(), fp.dense()) < 1e-15 and b.report["y_gain"] == g
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("y_gain", [0.25, "balance"])
+def test_y_gain_netlist_realises_the_same_drift(y_gain):
+    """Probe with γ ≠ 1: F unchanged (ideal), and with A0 = 500 exactly the realisation's stage errors
+    1/(1 + (1 + γΣ|J_row|)/A0), 1/(1 + (1 + Σ|H_row|/γ)/A0)."""
+    fp = wide_factored()
+    Fi, _ = probe_factored(fp, tt.HardwareSpec.ideal(), y_gain=y_gain)
+    assert rel(Fi, fp.dense()) < 1e-6
+    spec = tt.HardwareSpec.ideal().replace(**{"opamp.gain": 500.0})
+    Fp, _ = probe_factored(fp, spec, y_gain=y_gain)
+    b = realise_factored(fp, spec, y_gain=y_gain)
+    Fb = b.J2.T @ b.H @ b.J1 + b.report["damping_realised"] * np.eye(fp.N)
+    assert rel(Fp, Fb) < 1e-10
+    b1 = realise_factored(fp, spec)
+    assert rel(Fp, b1.J2.T @ b1.H @ b1.J1 + b1.report["damping_realised"] * np.eye(fp.N)) > 1e-4
+
+
+@pytest.mark.ngspice
+def test_balanced_stage_gains_tame_the_gbw_lags():
+    """GBW 2 MHz on the wide board: with γ = 1 the J stages (noise gain ~7) lag and the path departs from
+    the static board's by 6.8 % of the range; with balanced γ (both noise gains 2.5) by 5.1 % — the three
+    inverters and the integrators' own poles keep the rest. ngspice is the state-space model's path
+    either way."""
+    import scipy.linalg
+
+    fp = wide_factored()
+    spec = tt.HardwareSpec.ideal().replace(**{"opamp.gbw_hz": 2e6, "opamp.gain": 1e4, "kappa0_v2": 0.0})
+    cfg = SimConfig(t_end="6tau", noise="none", dt_out="0.05tau", noise_step="0.01tau", v0="rhs")
+    static = run_ngspice_factored(fp, spec.replace(**{"opamp.gbw_hz": None}), cfg)
+    v0 = initial_state(fp, cfg)
+    dev = {}
+    for yg in (1.0, "balance"):
+        a = run_ngspice_factored(fp, spec, cfg, y_gain=yg)
+        A, c, x0 = pole_board_model(fp, spec, v0, y_gain=yg)
+        x_star = np.linalg.solve(A, -c)
+        model = np.array([(x_star + scipy.linalg.expm(A * t) @ (x0 - x_star))[:fp.N] for t in a.times])
+        span = np.ptp(model)
+        assert np.abs(a.states - model).max() / span < 1e-3
+        dev[yg] = np.abs(static.states - a.states).max() / span
+    assert dev["balance"] < 0.85 * dev[1.0], dev
+
+
+def test_cli_y_gain(tmp_path, capsys):
+    fp = wide_factored()
+    npz = tmp_path / "w.npz"
+    np.savez(npz, J=fp.J, H=fp.H, damping=fp.damping, g=fp.g)
+    assert main(["netlist", str(npz), "--factored", "--y-gain", "0.25", "-o", str(tmp_path / "w.cir")]) == 0
+    rf = {ln.split()[0]: float(ln.split()[3]) for ln in (tmp_path / "w.cir").read_text().splitlines()
+          if ln.startswith(("Rf1_0 ", "Rf2_0 "))}
+    r0 = tt.HardwareSpec().r0_ohm
+    assert rf["Rf1_0"] == pytest.approx(0.25 * r0) and rf["Rf2_0"] == pytest.approx(r0 / 0.25)
+    capsys.readouterr()
+    assert main(["realise", str(npz), "--json", "--y-gain", "balance", "--set", "opamp.gbw_hz=1e7"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sj, sh = np.abs(fp.J).sum(1).max(), np.abs(fp.H).sum(1).max()
+    assert out["y_gain"] == pytest.approx(np.sqrt(sh / sj)) and out["stages"]["noise_gain_J_max"] < 1 + sj
+    assert main(["simulate", str(npz), "--y-gain", "0.5", "--t-end", "3tau", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stats"]["y_gain"] == 0.5
+    mtx = tmp_path / "a.csv"
+    np.savetxt(mtx, np.eye(2) * 2, delimiter=",")
+    for argv in (["simulate", str(mtx), "--y-gain", "2"], ["realise", str(mtx), "--y-gain", "2"],
+                 ["netlist", str(npz), "--y-gain", "2", "-o", str(tmp_path / "d.cir")],
+                 ["netlist", str(npz), "--factored", "--y-gain", "-1", "-o", str(tmp_path / "n.cir")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "y_gain" in err[0].replace("-", "_")
+    assert not (tmp_path / "d.cir").exists() and not (tmp_path / "n.cir").exists()

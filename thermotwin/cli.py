@@ -85,6 +85,32 @@ def _is_npz(path) -> bool:
     return bool(path) and Path(path).suffix.lower() == ".npz"
 
 
+def y_gain_arg(text: str):
+    """--y-gain: a number or 'balance' (checked by circuit.factored.resolve_y_gain)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip()
+
+
+def y_gain_from_args(args, factored: bool):
+    """The --y-gain value (1.0 when absent); an error for dense problems, where it has no meaning."""
+    value = getattr(args, "y_gain", None)
+    if value is None:
+        return 1.0
+    if not factored:
+        raise ValueError("--y-gain sets the gain split between the J_f and H stages of a factored (.npz) board; "
+                         "drop it for a dense matrix")
+    return value
+
+
+def _add_y_gain(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--y-gain", type=y_gain_arg, default=None, metavar="G|balance",
+                   help="factored .npz boards: gain of the J_f summing stages (the H stages get 1/G; the loop, F, is "
+                        "unchanged). G < 1 lowers the J_f stages' noise gain 1 + G·Σ|J_row| (their GBW lag and "
+                        "finite-gain error); 'balance' equalises the two arrays' worst noise gains. Default 1")
+
+
 def cmd_netlist(args) -> int:
     from .circuit.netlist import PROBE_FILE, render_netlist
     from .io import atomic_write_text
@@ -107,14 +133,17 @@ def cmd_netlist(args) -> int:
         if args.factored:
             from .circuit.factored_netlist import render_factored_netlist
 
-            text = render_factored_netlist(fp, spec, config, output_file=data_name, probe=args.probe)
+            text = render_factored_netlist(fp, spec, config, output_file=data_name, probe=args.probe,
+                                           y_gain=y_gain_from_args(args, True))
             desc = f"three-array board: N = {fp.N} integrators, r = {fp.r} stages per inner array"
         else:   # the dense Appendix C array of F = λI + JᵀHJ (the factored netlist's reference)
+            y_gain_from_args(args, False)
             text = render_netlist(Problem(fp.dense(), fp.g, name=fp.name), spec, config, output_file=data_name,
                                   probe=args.probe)
             desc = f"dense array of F = λI + JᵀHJ: {fp.N} integrators"
     else:
         problem, spec, config = _problem_spec_config(args)
+        y_gain_from_args(args, False)
         text = render_netlist(problem, spec, config, output_file=data_name, probe=args.probe)
         desc = f"{problem.d} integrators"
     atomic_write_text(out, text)
@@ -146,6 +175,7 @@ def cmd_simulate(args) -> int:
         res, summary = simulate_npz(args)
         return _emit_simulation(args, res, summary)
     problem, spec, config = _problem_spec_config(args)
+    y_gain_from_args(args, False)
     if args.ensemble > 1:
         import numpy as np
 
@@ -246,6 +276,7 @@ def cmd_realise(args) -> int:
 
         return realise_npz(args)
     problem, spec, _ = _problem_spec_config(args)
+    y_gain_from_args(args, False)
     values = design(problem, spec)
     real = realised_matrix(values, spec)
     ensemble_floor = None
@@ -423,9 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe", action="store_true",
                    help="write the drift probe instead of the transient: integrators replaced by sources, one "
                         "operating point per column, writing the summing-node currents to thermotwin_probe.data")
+    _add_y_gain(p)
     p.set_defaults(func=cmd_netlist)
 
     p = sub.add_parser("simulate", help="simulate with the twin, ngspice or PySpice")
+    _add_y_gain(p)
     _add_problem_args(p)
     p.add_argument("--backend", default="twin", choices=["twin", "twin-em", "ngspice", "pyspice"])
     p.add_argument("--out", help="directory for trace.csv and summary.json")
@@ -461,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("realise", help="the matrix the board actually computes, and its error floor")
+    _add_y_gain(p)
     _add_problem_args(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--ensemble", type=int, default=1, metavar="K",

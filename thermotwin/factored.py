@@ -46,25 +46,28 @@ def simulate_npz(args):
         raise InputError("--ensemble on a factored problem runs the twin; use --backend twin")
     spec, config = _spec_and_config(args)
     problem = load_factored(args.matrix)
+    from .cli import y_gain_from_args
+
+    yg = y_gain_from_args(args, True)
     if args.backend == "ngspice":
         from .solver.ngspice import run_ngspice_factored
 
-        res = run_ngspice_factored(problem, spec, config)
+        res = run_ngspice_factored(problem, spec, config, y_gain=yg)
         return res, res.summary()
     if args.backend == "pyspice":
         from .solver.pyspice_backend import run_pyspice_factored
 
-        res = run_pyspice_factored(problem, spec, config)
+        res = run_pyspice_factored(problem, spec, config, y_gain=yg)
         return res, res.summary()
     if k > 1:
-        res, x_means, x_avg, wall = run_factored_ensemble(problem, spec, config, k)
+        res, x_means, x_avg, wall = run_factored_ensemble(problem, spec, config, k, y_gain=yg)
         summary = res.summary()
         x = problem.x_exact
         nx = float(np.linalg.norm(x))
         summary.update(ensemble=k, x_mean=x_avg.tolist(), rel_error=float(np.linalg.norm(x_avg - x) / nx),
                        rel_error_members=[float(np.linalg.norm(m - x) / nx) for m in x_means], wall_s=wall)
     else:
-        res = run_factored(problem, spec, config)
+        res = run_factored(problem, spec, config, y_gain=yg)
         summary = res.summary()
     if "noise_note" in res.stats and not args.json:
         print(f"thermotwin: note: {res.stats['noise_note']}", file=sys.stderr)
@@ -89,7 +92,10 @@ def realise_npz(args) -> int:
     problem = load_factored(args.matrix)
     # the twin's realisation has no op-amp dynamics; a GBW pole is reported as stage lags instead
     dyn = {"opamp.gbw_hz": None, "opamp.slew_v_per_s": None}
-    board = realise_factored(problem, spec.replace(**dyn) if spec.opamp.gbw_hz is not None else spec)
+    from .cli import y_gain_from_args
+
+    yg = y_gain_from_args(args, True)
+    board = realise_factored(problem, spec.replace(**dyn) if spec.opamp.gbw_hz is not None else spec, y_gain=yg)
     rep = board.report
     a0 = spec.opamp.gain
     out = {
@@ -105,8 +111,9 @@ def realise_npz(args) -> int:
         "a_rel_frobenius": None, "error_floor": None,
         "nonideal_fields": spec.nonideal_fields(),
     }
+    out["y_gain"] = board.report["y_gain"]
     out["stages"] = stage_time_constants(problem.J, problem.H, spec, a_max=problem.lambda_max - problem.damping,
-                                         lam=problem.damping, tau=board.tau_s)
+                                         lam=problem.damping, tau=board.tau_s, y_gain=out["y_gain"])
     if problem.N <= DENSE_LIMIT:
         F = problem.dense()
         M = board.dense_drift()
@@ -121,7 +128,7 @@ def realise_npz(args) -> int:
         floor = "n/a (N too large to assemble)" if out["error_floor"] is None else f"{out['error_floor']:.3g}"
         print(f"realised factored board N={problem.N} r={problem.r} ({out['programmable_resistors']:,} programmable "
               f"resistors) τ={out['tau_s']:g} s (effective {out['tau_eff_s']:g} s) scale s={out['scale']:g} "
-              f"s_H={out['scale_H']:g} b_scale={out['b_scale']:g}\n  damping realised {out['damping_realised']:.6g}; "
+              f"s_H={out['scale_H']:g} b_scale={out['b_scale']:g} y_gain={out['y_gain']:.4g}\n  damping realised {out['damping_realised']:.6g}; "
               f"dropped {out['dropped']}, clipped {out['clipped']}; error floor {floor}\n"
               f"  non-ideal fields: {', '.join(out['nonideal_fields']) or 'none'}")
         st = out["stages"]

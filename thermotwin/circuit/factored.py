@@ -39,6 +39,7 @@ The result, in τ units and problem units (volts / b_scale):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,13 +152,15 @@ def _col_abs_sum(X: np.ndarray) -> np.ndarray:
 
 
 def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
-                     node_tolerance: bool = False, dry_run: bool = False, keep_parts: bool = False) -> FactoredBoard:
+                     node_tolerance: bool = False, dry_run: bool = False, keep_parts: bool = False,
+                     y_gain: float | str = 1.0) -> FactoredBoard:
     """Map a :class:`~thermotwin.solver.factored.FactoredProblem` onto the three-array board.
 
     Cost O(r·N) (one pass per perturbed array, bounded temporaries). With ``dry_run`` only τ and
     the structural flags are computed (nothing of size r×N is allocated), for memory planning.
     ``keep_parts`` fills ``FactoredBoard.parts`` (component values for the netlist writer; keeps
-    the un-gained arrays alive, so off at scale).
+    the un-gained arrays alive, so off at scale). ``y_gain`` (:func:`resolve_y_gain`) splits the
+    loop gain between the two stage arrays.
 
     Raises:
         InputError: unsupported op-amp fields; damping not realisable in the resistor range.
@@ -168,6 +171,7 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
         raise ValueError(f"out_of_range {out_of_range!r}: use 'drop' or 'clip'")
     _check_supported(spec)
     J, H, lam = problem.J, problem.H, problem.damping
+    yg = resolve_y_gain(y_gain, problem.J, problem.H)
     N = J.shape[1]
     jmax, hmax = problem.abs_max_J, float(np.abs(H).max())
     R0 = spec.r0_ohm
@@ -189,7 +193,7 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
     ng_uniform = not (spec.c_tolerance > 0 or node_tol)
     has_diag_planned = inv_a0 > 0 or spec.c_tolerance > 0 or node_tol
     extra = (2 if (independent or (inv_a0 > 0)) else 1) if (touched or inv_a0 > 0) else 0
-    report: dict = {"scale": s_int, "scale_H": s_h, "tau_s": tau}
+    report: dict = {"scale": s_int, "scale_H": s_h, "tau_s": tau, "y_gain": yg}
     if dry_run:
         return FactoredBoard(None, None, None, None, None, None, None, 0.0, tau, 1.0,
                              symmetric=not asym and ng_uniform, has_diagonal=has_diag_planned,
@@ -221,8 +225,8 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
         # Static op-amps of gain A0 (exact, shared/DESIGN.md 1.4): a summing stage with feedback
         # conductance g_f and inputs g_k gives −(Σ g_k v_k/g_f)/(1 + (1 + Σ g_k/g_f)/A0); a unit
         # inverter −1/(1 + 2/A0). Entries fed from an inverter (see Signs above) carry that factor.
-        gam1 = 1.0 / (1.0 + (1.0 + _row_abs_sum(J1)) * inv_a0)
-        gamH = 1.0 / (1.0 + (1.0 + np.abs(Hr).sum(axis=1)) * inv_a0)
+        gam1 = 1.0 / (1.0 + (1.0 + yg * _row_abs_sum(J1)) * inv_a0)       # noise gain 1 + Σ g_j/g_f
+        gamH = 1.0 / (1.0 + (1.0 + np.abs(Hr).sum(axis=1) / yg) * inv_a0)
         g_inv = 1.0 / (1.0 + 2.0 * inv_a0)
         col_abs_J2 = _col_abs_sum(J2)                     # the integrators' leak sees the resistors
         J1g = _signed_gain(J1, gam1, pos=g_inv, neg=1.0)
@@ -269,10 +273,31 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
     if not has_diag:
         d = np.full(N, float(d[0]))
     if keep_parts:
-        parts.update(g_int=g_int, g_h=g_h, lam=lam_i, g_in=g_in, g_noise=g_noise, cap=cap, v_in=v_in)
+        parts.update(g_int=g_int, g_h=g_h, g_f1=g_int / yg, g_f2=g_h * yg, y_gain=yg, lam=lam_i, g_in=g_in, g_noise=g_noise, cap=cap, v_in=v_in)
     return FactoredBoard(J1=J1, H=Hr, J2=J2, d=d, row=c, f=f, noise_gain=noise_gain,
                          kappa=spec.kappa0_v2 / b_scale**2, tau_s=tau, b_scale=b_scale, symmetric=symmetric,
                          has_diagonal=has_diag, extra_arrays=extra, report=report, parts=parts)
+
+
+def resolve_y_gain(y_gain, J: np.ndarray, H: np.ndarray) -> float:
+    """The J_f stages' gain γ: y = γ·J₁V, and the H stages' 1/γ (z = H′y/γ), so the loop is unchanged.
+
+    Only the two stages' feedback resistors change (g_f1 = g/γ, g_f2 = g_H·γ); their noise gains become
+    1 + γ·Σ|J_row| and 1 + Σ|H_row|/γ, which set the stages' finite-gain error and their lag with a GBW
+    pole (:func:`stage_time_constants`). A J_f stage sums N inputs, so at paper scale γ < 1 moves gain
+    to the small H stages; the price is a y signal γ times smaller. ``"balance"`` gives the worst rows
+    equal noise gains: γ = sqrt(max Σ|H_row| / max Σ|J_row|). Default 1 (both stages unit gain).
+    """
+    if isinstance(y_gain, str):
+        if y_gain != "balance":
+            raise InputError(f"y_gain {y_gain!r}: give a number > 0 or 'balance'")
+        sj = float(_row_abs_sum(J).max())
+        sh = float(np.abs(H).sum(axis=1).max())
+        return math.sqrt(sh / sj) if sj > 0 and sh > 0 else 1.0
+    g = float(y_gain)
+    if not (g > 0 and math.isfinite(g)):
+        raise InputError(f"y_gain = {y_gain!r}: the J_f stages' gain must be a finite number > 0 (or 'balance')")
+    return g
 
 
 def _signed_gain(X: np.ndarray, row_gain: np.ndarray | None, pos: float, neg: float,
@@ -310,7 +335,7 @@ def lag_loop_rate(a: float, lam: float, tau: float, lags) -> float:
 
 
 def stage_time_constants(J: np.ndarray, H: np.ndarray, spec: HardwareSpec, a_max: float | None = None,
-                         lam: float | None = None, tau: float | None = None) -> dict | None:
+                         lam: float | None = None, tau: float | None = None, y_gain: float = 1.0) -> dict | None:
     """Closed-loop time constants (s) of the board's memoryless stages with one-pole op-amps.
 
     An inverting stage with feedback conductance g_f and inputs g_j, built on an op-amp with
@@ -332,8 +357,8 @@ def stage_time_constants(J: np.ndarray, H: np.ndarray, spec: HardwareSpec, a_max
         return None
     wt = 2 * np.pi * op.gbw_hz
     wp = 0.0 if op.gain is None else wt / op.gain
-    ng1 = 1.0 + _row_abs_sum(J)           # stage k of J₁: feedback g_int, inputs g_int·|J_kj|
-    ng2 = 1.0 + np.abs(H).sum(axis=1)     # stage m of H': feedback g_h, inputs g_h·|H_mk|
+    ng1 = 1.0 + y_gain * _row_abs_sum(J)        # stage k of J₁: feedback g_int/γ, inputs g_int·|J_kj|
+    ng2 = 1.0 + np.abs(H).sum(axis=1) / y_gain  # stage m of H': feedback g_h·γ, inputs g_h·|H_mk|
     tc1 = 1.0 / (wt / ng1 + wp)
     tc2 = 1.0 / (wt / ng2 + wp)
     tc_inv = 1.0 / (wt / 2.0 + wp)

@@ -52,18 +52,18 @@ DEFAULT_MAX_RESISTORS = 2_000_000
 
 
 def board_for_netlist(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
-                      node_tolerance: bool = False) -> FactoredBoard:
+                      node_tolerance: bool = False, y_gain: float | str = 1.0) -> FactoredBoard:
     """The component values of the board (the realisation the factored twin uses), with the op-amp
     left out: SPICE simulates the op-amps themselves."""
     ideal = spec.replace(**{"opamp.gain": None, "opamp.v_sat_v": None, "opamp.offset_v": 0.0,
                             "opamp.gbw_hz": None, "opamp.slew_v_per_s": None})
     return realise_factored(problem, ideal, rounding=rounding, out_of_range=out_of_range,
-                            node_tolerance=node_tolerance, keep_parts=True)
+                            node_tolerance=node_tolerance, keep_parts=True, y_gain=y_gain)
 
 
 def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: FactoredBoard | None = None,
                             rounding: str = "nearest", out_of_range: str = "drop", node_tolerance: bool = False,
-                            output_file: str = OUTPUT_FILE, probe: bool = False,
+                            y_gain: float | str = 1.0, output_file: str = OUTPUT_FILE, probe: bool = False,
                             max_resistors: int = DEFAULT_MAX_RESISTORS) -> str:
     """Render the three-array netlist of a :class:`~thermotwin.solver.factored.FactoredProblem`.
 
@@ -88,7 +88,7 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
                          f"resistors (limit {2 * max_resistors:,}); SPICE is the oracle for small boards — use "
                          "the factored twin (thermotwin simulate problem.npz) at this size")
     if board is None:
-        board = board_for_netlist(problem, spec, rounding, out_of_range, node_tolerance)
+        board = board_for_netlist(problem, spec, rounding, out_of_range, node_tolerance, y_gain)
     P = board.parts
     tau = board.tau_s
     grid = resolve_grid(problem, config, tau, spec)
@@ -101,6 +101,7 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     plus = "vos" if op.vos else "0"
     kind = config.noise
     g_int, g_h, R0, C = P["g_int"], P["g_h"], spec.r0_ohm, spec.c_farad
+    yg = P["y_gain"]
     J1, H, J2 = P["J1"], P["H"], P["J2"]
     n_prog = int(np.count_nonzero(J1) + np.count_nonzero(H) + np.count_nonzero(J2))
     out_name = safe_name(output_file, OUTPUT_FILE)
@@ -115,7 +116,8 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     L.append(f"* t_end={fmt(grid.t_end_s)} s  dt_out={fmt(grid.dt_out_s)} s  noise_step={fmt(grid.noise_step_s)} s")
     L.append(f"* op-amps: {2 * N + 4 * r} (N integrators + N inverters + 2r stages + 2r inverters); "
              f"programmable resistors: {n_prog} (r(r + 2N) = {r * (r + 2 * N)})")
-    L.append("* conventions: shared/DESIGN.md 1.3; V_i = v(o{i}); y = J1 V at y{k}; z = H y at z{m}")
+    L.append("* conventions: shared/DESIGN.md 1.3; V_i = v(o{i}); y = J1 V at y{k}; z = H y at z{m}"
+             + ("" if yg == 1 else f"; stage gains y_gain={fmt(yg)} and 1/y_gain"))
     L.append(f"* op-amp macromodel (circuit/opamp.py): A0={'ideal' if not math.isfinite(op.a0) else fmt(op.a0)}"
              f" GBW={spec.opamp.gbw_hz if not probe else None} Hz rails={spec.opamp.v_sat_v} V "
              f"slew={spec.opamp.slew_v_per_s if not probe else None} V/s offset={fmt(op.vos)} V")
@@ -135,16 +137,17 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
         return out
 
     # (name, array, unit conductance, summing node, output, source of positive / negative entries)
-    stages = (("1", J1, g_int, "a", "y", "n{}", "o{}",
-               "J1 stages: y_k = sum_j J1[k,j] V_j (positive entries from n_j, negative from o_j)"),
-              ("2", H, g_h, "c", "z", "ny{}", "y{}",
-               "H stages: z_m = sum_k H[m,k] y_k (positive entries from ny_k, negative from y_k)"))
-    for tag, X, g_unit, sn, out, pos, neg, comment in stages:
+    gy, gz = ("", "") if yg == 1 else (f"{fmt(yg)} * ", f" / {fmt(yg)}")
+    stages = (("1", J1, g_int, P["g_f1"], "a", "y", "n{}", "o{}",
+               f"J1 stages: y_k = {gy}sum_j J1[k,j] V_j (positive entries from n_j, negative from o_j)"),
+              ("2", H, g_h, P["g_f2"], "c", "z", "ny{}", "y{}",
+               f"H stages: z_m = sum_k H[m,k] y_k{gz} (positive entries from ny_k, negative from y_k)"))
+    for tag, X, g_unit, g_f, sn, out, pos, neg, comment in stages:
         L.append(f"* --- {comment}")
         res = "R1" if tag == "1" else "RH"
         for k in range(r):
             L += opamp.spice_lines(f"st{tag}_{k}", plus, f"{sn}{k}", f"{out}{k}", f"p{out}{k}", op, fmt)
-            L.append(f"Rf{tag}_{k} {sn}{k} {out}{k} {fmt(1.0 / g_unit)}")
+            L.append(f"Rf{tag}_{k} {sn}{k} {out}{k} {fmt(1.0 / g_f)}")
             L += entries(X[k], pos, neg, g_unit, f"{res}_{k}", f"{sn}{k}")
             L += inverter(f"i{out}{k}", f"{out}{k}", f"a{out}{k}", f"n{out}{k}")
     L.append("* --- integrators: C dV_i/dt = -g (sum_m J2[m,i] z_m + lambda V_i - g_i) (positive from z_m, "
@@ -194,12 +197,12 @@ def static_nodes(P: dict, v0: np.ndarray, op: OpAmpParams, R0: float) -> dict:
     def inv(u):
         return _static_stage(g0 * u, np.full(u.shape, 2 * g0), g0, op)
 
-    def stage(X, g, u_pos, u_neg):   # positive entries fed from u_pos (inverted), negative from u_neg
+    def stage(X, g, g_f, u_pos, u_neg):   # positive entries fed from u_pos (inverted), negative from u_neg
         Xp, Xn = np.maximum(X, 0.0), np.maximum(-X, 0.0)
-        return _static_stage(g * (Xp @ u_pos + Xn @ u_neg), g * np.abs(X).sum(axis=1) + g, g, op)
+        return _static_stage(g * (Xp @ u_pos + Xn @ u_neg), g * np.abs(X).sum(axis=1) + g_f, g_f, op)
 
     n = inv(v0)
-    y = stage(J1, g_int, n, v0)
+    y = stage(J1, g_int, P["g_f1"], n, v0)
     ny = inv(y)
-    z = stage(H, g_h, ny, y)
+    z = stage(H, g_h, P["g_f2"], ny, y)
     return {"pn": n, "py": y, "pny": ny, "pz": z, "pnz": inv(z)}

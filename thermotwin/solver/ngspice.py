@@ -240,10 +240,10 @@ def probe_dense(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping
     return measure_drift(text, problem.d, values.scale / spec.r0_ohm, values.b_scale, **kw)
 
 
-def probe_factored(problem, spec: HardwareSpec, **kw):
+def probe_factored(problem, spec: HardwareSpec, y_gain: float | str = 1.0, **kw):
     """(F, f) the three-array netlist's stages and arrays realise, measured by ngspice."""
     from ..circuit.factored_netlist import board_for_netlist, render_factored_netlist
 
-    board = board_for_netlist(problem, spec)
+    board = board_for_netlist(problem, spec, y_gain=y_gain)
     text = render_factored_netlist(problem, spec, SimConfig(noise="none", t_end="1tau"), board=board, probe=True)
     return measure_drift(text, problem.N, board.parts["g_int"], board.b_scale, **kw)

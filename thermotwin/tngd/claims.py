@@ -528,13 +528,19 @@ def paper_scale_markdown(ps: dict | None) -> list[str]:
                   "`stage_time_constants`; not in the twin, which has no GBW pole): a J_f summing stage has noise "
                   "gain 1 + Σ_j|J_kj| over N inputs, so its lag is that over 2π·GBW; the loop is the worst path "
                   "through the arrays and inverters (approximate, errs towards instability).", "",
-                  "| N | GBW | J-stage noise gain | J-stage lag | loop lag | worst-mode rate | loop |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+                  "| N | GBW | J-stage noise gain | J-stage lag | loop lag | worst-mode rate | loop | balanced "
+                  "split (`--y-gain balance`): γ, noise gains, loop lag, loop |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+        def loop(ok):
+            return "" if ok is None else ("decays" if ok else "rings up")
+
         for n, r in lags:
             rate = "" if r["worst_mode_rate_per_tau"] is None else f"{r['worst_mode_rate_per_tau']:.3g}/τ"
-            stable = "" if r["loop_stable"] is None else ("decays" if r["loop_stable"] else "rings up")
+            bal = (f"γ = {r['y_gain_balanced']:.3g}, {r['noise_gain_J_balanced']:.3g}, {r['loop_lag_balanced_tau']:.3g}τ, "
+                   f"{loop(r['loop_stable_balanced'])}")
             lines.append(f"| {n} | {r['gbw_hz']:.0e} Hz | {r['noise_gain_J_max']:.4g} | {r['J_stage_lag_tau']:.3g}τ | "
-                         f"{r['loop_lag_tau']:.3g}τ | {rate} | {stable} |")
+                         f"{r['loop_lag_tau']:.3g}τ | {rate} | {loop(r['loop_stable'])} | {bal} |")
         lines.append("")
     tr = ps.get("training")
     if tr:

@@ -345,18 +345,24 @@ def stage_lags(system) -> list[dict]:
     """Closed-form op-amp stage lags of this system's three-array board (the factored twin has no GBW
     pole): :func:`thermotwin.circuit.factored.stage_time_constants` for each GBW in STAGE_LAG_GBW_HZ, in
     units of τ0 = R0·C (checked against ngspice and a state-space model at small N,
-    tests/test_factored_netlist.py). Cost O(r·N) plus the r×r eigenvalues of the GGN's Gram."""
-    from ..circuit.factored import stage_time_constants
+    tests/test_factored_netlist.py), with unit stage gains and with the balanced split
+    (``y_gain="balance"``, :func:`thermotwin.circuit.factored.resolve_y_gain`). Cost O(r·N)."""
+    from ..circuit.factored import resolve_y_gain, stage_time_constants
     from ..circuit.spec import HardwareSpec
 
     J, H = system.three_arrays()
+    balanced = resolve_y_gain("balance", J, H)
     a_max = float(system.modes[0].max()) - system.lam          # cached by the closed-form curve
     base = HardwareSpec()
     tau = base.r0_ohm * base.c_farad
     rows = []
     for gbw in STAGE_LAG_GBW_HZ:
-        st = stage_time_constants(J, H, base.replace(**{"opamp.gbw_hz": gbw}), a_max=a_max, lam=system.lam, tau=tau)
-        rows.append({"gbw_hz": gbw, "noise_gain_J_max": st["noise_gain_J_max"],
+        spec = base.replace(**{"opamp.gbw_hz": gbw})
+        st = stage_time_constants(J, H, spec, a_max=a_max, lam=system.lam, tau=tau)
+        sb = stage_time_constants(J, H, spec, a_max=a_max, lam=system.lam, tau=tau, y_gain=balanced)
+        rows.append({"gbw_hz": gbw, "noise_gain_J_max": st["noise_gain_J_max"], "y_gain_balanced": balanced,
+                     "noise_gain_J_balanced": sb["noise_gain_J_max"], "loop_lag_balanced_tau": sb["loop_lag_max_s"] / tau,
+                     "loop_stable_balanced": sb.get("loop_stable"),
                      "J_stage_lag_tau": st["tc_J_stage_max_s"] / tau, "loop_lag_tau": st["loop_lag_max_s"] / tau,
                      "loop_stable": st.get("loop_stable"),
                      "worst_mode_rate_per_tau": (st["loop_rate_max_per_s"] * tau) if "loop_rate_max_per_s" in st
