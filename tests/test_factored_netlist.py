@@ -409,12 +409,12 @@ def test_lag_loop_predictor_agrees_with_the_circuit_on_stability():
 # ---------------------------------------------------------------------------------------------
 # y_gain: moving loop gain from the J_f stages to the H stages
 # ---------------------------------------------------------------------------------------------
-def wide_factored(N: int = 12, r: int = 2, seed: int = 4) -> FactoredProblem:
+def wide_factored(N: int = 12, r: int = 2, seed: int = 4, lam: float = 0.5) -> FactoredProblem:
     """J rows summing many inputs (noise gain ~7) and a small H: the paper's imbalance in miniature."""
     rng = np.random.default_rng(seed)
     J = rng.uniform(0.3, 0.8, (r, N)) * rng.choice([-1.0, 1.0], (r, N))
     H = np.array([[0.30, -0.05], [-0.05, 0.20]])
-    return FactoredProblem(J, H, 0.5, rng.standard_normal(N), name="wide")
+    return FactoredProblem(J, H, lam, rng.standard_normal(N), name="wide")
 
 
 def test_y_gain_resolution_and_noise_gains():
@@ -504,3 +504,42 @@ def test_cli_y_gain(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "y_gain" in err[0].replace("-", "_")
     assert not (tmp_path / "d.cir").exists() and not (tmp_path / "n.cir").exists()
+
+
+@pytest.mark.parametrize("y_gain", [1.0, 0.3])
+def test_block_assembled_pole_model_equals_the_kcl_columns(y_gain):
+    """circuit.factored_model.pole_model (blocks) against pole_board_model above (KCL evaluated column by
+    column): the same A, c and initial state — two writings of the same circuit."""
+    from thermotwin.circuit.factored_model import initial_state as pm_x0
+    from thermotwin.circuit.factored_model import pole_model
+
+    fp = random_factored(N=6, r=3, seed=2)
+    spec = tt.HardwareSpec.ideal().replace(**{"opamp.gbw_hz": 5e6, "opamp.gain": 3e3, "opamp.offset_v": 1e-3,
+                                              "r_tolerance": 0.01, "c_tolerance": 0.02, "board_seed": 1})
+    v0 = np.linspace(-0.3, 0.4, fp.N)
+    A, c, x0 = pole_board_model(fp, spec, v0, y_gain=y_gain)
+    board = board_for_netlist(fp, spec, y_gain=y_gain)
+    m = pole_model(board, spec)
+    scale = np.abs(A).max()
+    assert np.abs(m.A - A).max() <= 1e-12 * scale
+    np.testing.assert_allclose(m.c, c, rtol=1e-12, atol=1e-12 * np.abs(c).max())
+    np.testing.assert_allclose(pm_x0(m, board, spec, v0), x0, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("gbw", [3e6, 3e7])
+def test_integrator_stretch_bounds_the_slowest_mode(gbw):
+    """With GBW the integrators' τ stretches by 1 + G_s,i/(C ω_t) per node; the full board's slowest
+    non-oscillating modes (the λ modes, N > r) lie between λ/(τ·max stretch) and λ/(τ·min stretch) (to
+    the O(rate/ω_t) term the closed form drops). Measured at 3 MHz: −0.0421/τ in [0.0420, 0.0433]."""
+    from thermotwin.circuit.factored_model import pole_model
+
+    fp = wide_factored(N=30, r=2, lam=0.05)
+    spec = tt.HardwareSpec.ideal().replace(**{"opamp.gbw_hz": gbw})
+    m = pole_model(board_for_netlist(fp, spec), spec)
+    ev = np.linalg.eigvals(m.A)
+    real = ev[np.abs(ev.imag) <= 1e-9 * np.abs(ev).max()]      # the λ modes; at 3 MHz the lag loop adds a
+    rate = -float(real.real.max())                            # slower ringing pair (−0.008 ± 1.74i per τ)
+    st = stage_time_constants(fp.J, fp.H, spec, lam=fp.damping)
+    lo, hi = st["slowest_rate_bounds_per_s"]
+    assert st["integrator_tau_stretch_max"] > (1.1 if gbw == 3e6 else 1.01)
+    assert lo * (1 - 1e-3) <= rate <= hi * (1 + 1e-3), (lo, rate, hi)

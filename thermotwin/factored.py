@@ -136,7 +136,8 @@ def realise_npz(args) -> int:
             print(f"  op-amp stages (GBW {spec.opamp.gbw_hz:g} Hz): J-stage lag up to {st['tc_J_stage_max_s']:.3g} s "
                   f"(noise gain {st['noise_gain_J_max']:.4g}), H-stage {st['tc_H_stage_max_s']:.3g} s, loop lag "
                   f"{st['loop_lag_max_s']:.3g} s = {st['loop_lag_max_s'] / board.tau_s:.3g} τ; worst-mode loop "
-                  f"{'stable' if st['loop_stable'] else 'UNSTABLE'} (rate {st['loop_rate_max_per_s']:.3g} /s)")
+                  f"{'stable' if st['loop_stable'] else 'UNSTABLE'} (rate {st['loop_rate_max_per_s']:.3g} /s); integrators' "
+                  f"τ stretched ×{st['integrator_tau_stretch_median']:.3g} (median) to ×{st['integrator_tau_stretch_max']:.3g}")
     return 0
 
 

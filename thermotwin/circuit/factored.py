@@ -345,6 +345,13 @@ def stage_time_constants(J: np.ndarray, H: np.ndarray, spec: HardwareSpec, a_max
     integrator → n → y → ny → z → nz → integrator (three inverter lags and the slowest stage of
     each array): the delay the integrators' feedback sees, to compare with τ/λ_max.
 
+    The integrators slow down too: with v_s = −(dV/dt)/ω_t instead of a virtual ground, KCL gives
+    node i the time constant τ·(1 + G_s,i/(C·ω_t)) for modes slow next to ω_t, G_s,i/g = Σ_k|J_ki| + λ
+    + 2 being all the conductance at its summing node (array column, damping, DAC and noise resistors
+    at scale 1) — the GBW analogue of finite gain's τ(1 + 1/A0), per node. So the slowest rate (the
+    λ modes, N > r) lies between λ/(τ·max stretch) and λ/(τ·min stretch):
+    ``integrator_tau_stretch_max/median/min`` and ``slowest_rate_bounds_per_s``.
+
     With ``a_max`` (largest eigenvalue of JᵀHJ), ``lam`` and ``tau`` (the integrators' C/g, default
     R0·C), also ``loop_rate_max_per_s`` and
     ``loop_stable`` from :func:`lag_loop_rate` on that worst path (each array's slowest stage: an
@@ -362,12 +369,18 @@ def stage_time_constants(J: np.ndarray, H: np.ndarray, spec: HardwareSpec, a_max
     tc1 = 1.0 / (wt / ng1 + wp)
     tc2 = 1.0 / (wt / ng2 + wp)
     tc_inv = 1.0 / (wt / 2.0 + wp)
+    tau = spec.c_farad * spec.r0_ohm if tau is None else tau
+    stretch = 1.0 + (_col_abs_sum(J) + (lam or 0.0) + 2.0) / (wt * tau)
     out = {"tc_J_stage_max_s": float(tc1.max()), "tc_J_stage_median_s": float(np.median(tc1)),
            "tc_H_stage_max_s": float(tc2.max()), "tc_inverter_s": float(tc_inv),
            "noise_gain_J_max": float(ng1.max()),
-           "loop_lag_max_s": float(tc1.max() + tc2.max() + 3 * tc_inv)}
+           "loop_lag_max_s": float(tc1.max() + tc2.max() + 3 * tc_inv),
+           "integrator_tau_stretch_max": float(stretch.max()),
+           "integrator_tau_stretch_median": float(np.median(stretch)),
+           "integrator_tau_stretch_min": float(stretch.min())}
+    if lam is not None:
+        out["slowest_rate_bounds_per_s"] = [lam / (tau * float(stretch.max())), lam / (tau * float(stretch.min()))]
     if a_max is not None and lam is not None:
-        tau = spec.c_farad * spec.r0_ohm if tau is None else tau
         rate = lag_loop_rate(a_max, lam, tau, [tc_inv, float(tc1.max()), tc_inv, float(tc2.max()), tc_inv])
         out.update(loop_rate_max_per_s=rate, loop_stable=bool(rate < 0))
     return out

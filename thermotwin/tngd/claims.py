@@ -527,10 +527,13 @@ def paper_scale_markdown(ps: dict | None) -> list[str]:
         lines += ["Op-amp stage lags of the same three-array board (closed form, circuit/factored.py "
                   "`stage_time_constants`; not in the twin, which has no GBW pole): a J_f summing stage has noise "
                   "gain 1 + Σ_j|J_kj| over N inputs, so its lag is that over 2π·GBW; the loop is the worst path "
-                  "through the arrays and inverters (approximate, errs towards instability).", "",
+                  "through the arrays and inverters (approximate, errs towards instability). The integrators slow down too: "
+                  "without a virtual ground node i's τ stretches by 1 + G_s,i/(C·2π·GBW), G_s,i all the conductance at "
+                  "its summing node (benchmarks/results/gbw_small_model.md checks this on the whole board at N = 985).", "",
                   "| N | GBW | J-stage noise gain | J-stage lag | loop lag | worst-mode rate | loop | balanced "
-                  "split (`--y-gain balance`): γ, noise gains, loop lag, loop |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "split (`--y-gain balance`): γ, noise gains, loop lag, loop | integrators' τ stretch median / max "
+                  "(λ modes slow by up to the max) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
         def loop(ok):
             return "" if ok is None else ("decays" if ok else "rings up")
@@ -540,7 +543,8 @@ def paper_scale_markdown(ps: dict | None) -> list[str]:
             bal = (f"γ = {r['y_gain_balanced']:.3g}, {r['noise_gain_J_balanced']:.3g}, {r['loop_lag_balanced_tau']:.3g}τ, "
                    f"{loop(r['loop_stable_balanced'])}")
             lines.append(f"| {n} | {r['gbw_hz']:.0e} Hz | {r['noise_gain_J_max']:.4g} | {r['J_stage_lag_tau']:.3g}τ | "
-                         f"{r['loop_lag_tau']:.3g}τ | {rate} | {loop(r['loop_stable'])} | {bal} |")
+                         f"{r['loop_lag_tau']:.3g}τ | {rate} | {loop(r['loop_stable'])} | {bal} | "
+                         f"{r['integrator_stretch_median']:.3g} / {r['integrator_stretch_max']:.3g} |")
         lines.append("")
     tr = ps.get("training")
     if tr:

@@ -363,6 +363,8 @@ def stage_lags(system) -> list[dict]:
         rows.append({"gbw_hz": gbw, "noise_gain_J_max": st["noise_gain_J_max"], "y_gain_balanced": balanced,
                      "noise_gain_J_balanced": sb["noise_gain_J_max"], "loop_lag_balanced_tau": sb["loop_lag_max_s"] / tau,
                      "loop_stable_balanced": sb.get("loop_stable"),
+                     "integrator_stretch_median": st["integrator_tau_stretch_median"],
+                     "integrator_stretch_max": st["integrator_tau_stretch_max"],
                      "J_stage_lag_tau": st["tc_J_stage_max_s"] / tau, "loop_lag_tau": st["loop_lag_max_s"] / tau,
                      "loop_stable": st.get("loop_stable"),
                      "worst_mode_rate_per_tau": (st["loop_rate_max_per_s"] * tau) if "loop_rate_max_per_s" in st
