@@ -104,6 +104,24 @@ def y_gain_from_args(args, factored: bool):
     return value
 
 
+def gbw_model_from_args(args, factored: bool) -> str:
+    """--gbw-model (default 'refuse'); an error for dense problems, whose twin models GBW exactly."""
+    value = getattr(args, "gbw_model", None)
+    if value is None:
+        return "refuse"
+    if not factored:
+        raise ValueError("--gbw-model applies to factored (.npz) problems; the dense twin models the op-amp poles "
+                         "exactly — drop it")
+    return value
+
+
+def _add_gbw_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gbw-model", choices=["refuse", "integrator"], default=None,
+                   help="factored .npz problems with opamp.gbw_hz: 'integrator' models the integrators' slow-down "
+                        "C_i + G_s,i/(2π·GBW) (exact for modes slow next to the GBW; the summing stages' lags are "
+                        "left out: see `realise`); default refuse")
+
+
 def _add_y_gain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--y-gain", type=y_gain_arg, default=None, metavar="G|balance",
                    help="factored .npz boards: gain of the J_f summing stages (the H stages get 1/G; the loop, F, is "
@@ -176,6 +194,7 @@ def cmd_simulate(args) -> int:
         return _emit_simulation(args, res, summary)
     problem, spec, config = _problem_spec_config(args)
     y_gain_from_args(args, False)
+    gbw_model_from_args(args, False)
     if args.ensemble > 1:
         import numpy as np
 
@@ -459,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="simulate with the twin, ngspice or PySpice")
     _add_y_gain(p)
+    _add_gbw_model(p)
     _add_problem_args(p)
     p.add_argument("--backend", default="twin", choices=["twin", "twin-em", "ngspice", "pyspice"])
     p.add_argument("--out", help="directory for trace.csv and summary.json")

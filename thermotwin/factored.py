@@ -46,9 +46,13 @@ def simulate_npz(args):
         raise InputError("--ensemble on a factored problem runs the twin; use --backend twin")
     spec, config = _spec_and_config(args)
     problem = load_factored(args.matrix)
-    from .cli import y_gain_from_args
+    from .cli import gbw_model_from_args, y_gain_from_args
 
     yg = y_gain_from_args(args, True)
+    gm = gbw_model_from_args(args, True)
+    if gm != "refuse" and args.backend != "twin":
+        raise InputError("--gbw-model is the factored twin's approximation; SPICE simulates the op-amp poles "
+                         "themselves: drop it with --backend ngspice/pyspice")
     if args.backend == "ngspice":
         from .solver.ngspice import run_ngspice_factored
 
@@ -60,14 +64,14 @@ def simulate_npz(args):
         res = run_pyspice_factored(problem, spec, config, y_gain=yg)
         return res, res.summary()
     if k > 1:
-        res, x_means, x_avg, wall = run_factored_ensemble(problem, spec, config, k, y_gain=yg)
+        res, x_means, x_avg, wall = run_factored_ensemble(problem, spec, config, k, y_gain=yg, gbw_model=gm)
         summary = res.summary()
         x = problem.x_exact
         nx = float(np.linalg.norm(x))
         summary.update(ensemble=k, x_mean=x_avg.tolist(), rel_error=float(np.linalg.norm(x_avg - x) / nx),
                        rel_error_members=[float(np.linalg.norm(m - x) / nx) for m in x_means], wall_s=wall)
     else:
-        res = run_factored(problem, spec, config, y_gain=yg)
+        res = run_factored(problem, spec, config, y_gain=yg, gbw_model=gm)
         summary = res.summary()
     if "noise_note" in res.stats and not args.json:
         print(f"thermotwin: note: {res.stats['noise_note']}", file=sys.stderr)

@@ -95,9 +95,19 @@ class FactoredBoard:
         return np.diag(self.d) + self.row[:, None] * (self.J2.T @ self.H @ self.J1)
 
 
-def _check_supported(spec: HardwareSpec) -> None:
+#: ``gbw_model`` values of :func:`realise_factored`.
+GBW_MODELS = ("refuse", "integrator")
+
+
+def _check_supported(spec: HardwareSpec, gbw_model: str = "refuse") -> None:
     op = spec.opamp
-    for name, bad in (("opamp.gbw_hz", op.gbw_hz is not None), ("opamp.v_sat_v", op.v_sat_v is not None),
+    if gbw_model not in GBW_MODELS:
+        raise ValueError(f"gbw_model {gbw_model!r}: use one of {', '.join(GBW_MODELS)}")
+    if op.gbw_hz is not None and gbw_model == "refuse":
+        raise InputError("spec field 'opamp.gbw_hz' is not modelled exactly for factored problems (a pole per op-amp); "
+                         "use gbw_model='integrator' (--gbw-model integrator: the integrators' low-frequency slow-down, "
+                         "stage lags left out), the dense twin at small N, or set it to null")
+    for name, bad in (("opamp.v_sat_v", op.v_sat_v is not None),
                       ("opamp.slew_v_per_s", op.slew_v_per_s is not None), ("opamp.offset_v", op.offset_v != 0)):
         if bad:
             raise InputError(f"spec field {name!r} is not modelled for factored problems (it needs a state per "
@@ -153,7 +163,7 @@ def _col_abs_sum(X: np.ndarray) -> np.ndarray:
 
 def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
                      node_tolerance: bool = False, dry_run: bool = False, keep_parts: bool = False,
-                     y_gain: float | str = 1.0) -> FactoredBoard:
+                     y_gain: float | str = 1.0, gbw_model: str = "refuse") -> FactoredBoard:
     """Map a :class:`~thermotwin.solver.factored.FactoredProblem` onto the three-array board.
 
     Cost O(r·N) (one pass per perturbed array, bounded temporaries). With ``dry_run`` only τ and
@@ -169,7 +179,8 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
         raise ValueError(f"rounding {rounding!r}: use 'nearest' or 'stochastic'")
     if out_of_range not in ("drop", "clip"):
         raise ValueError(f"out_of_range {out_of_range!r}: use 'drop' or 'clip'")
-    _check_supported(spec)
+    _check_supported(spec, gbw_model)
+    gbw_on = spec.opamp.gbw_hz is not None
     J, H, lam = problem.J, problem.H, problem.damping
     yg = resolve_y_gain(y_gain, problem.J, problem.H)
     N = J.shape[1]
@@ -190,8 +201,8 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
     independent = t > 0 or stochastic                      # J1 and J2 realised separately
     node_tol = node_tolerance and t > 0
     asym = independent or inv_a0 > 0
-    ng_uniform = not (spec.c_tolerance > 0 or node_tol)
-    has_diag_planned = inv_a0 > 0 or spec.c_tolerance > 0 or node_tol
+    ng_uniform = not (spec.c_tolerance > 0 or node_tol or gbw_on)
+    has_diag_planned = inv_a0 > 0 or spec.c_tolerance > 0 or node_tol or gbw_on
     extra = (2 if (independent or (inv_a0 > 0)) else 1) if (touched or inv_a0 > 0) else 0
     report: dict = {"scale": s_int, "scale_H": s_h, "tau_s": tau, "y_gain": yg}
     if dry_run:
@@ -259,6 +270,15 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
             lam_i = lam_r / (1.0 + t * z_damp)
         if spec.c_tolerance:
             cap = 1.0 + spec.c_tolerance * z_c
+    if inv_a0 == 0 and gbw_on:
+        col_abs_J2 = _col_abs_sum(J2)
+    if gbw_on:
+        # gbw_model "integrator": the summing node is not a virtual ground, v_s = −(dV/dt)/ω_t, which adds
+        # G_s,i/ω_t to C_i for modes slow next to ω_t (stage_time_constants); the stages' lags are left out.
+        wt_tau = 2 * math.pi * spec.opamp.gbw_hz * tau
+        cap = cap + (col_abs_J2 + lam_i + g_in + g_noise) / wt_tau
+        report.update(gbw_model=gbw_model, integrator_tau_stretch_max=float(cap.max()),
+                      integrator_tau_stretch_median=float(np.median(cap)))
     c = 1.0 / (cap * (1.0 + inv_a0))                     # C_nominal / (C_i (1 + 1/A0))
     leak = inv_a0 * (col_abs_J2 + lam_i + g_in + g_noise) if inv_a0 else np.zeros(N)
     if inv_a0:

@@ -423,7 +423,8 @@ def _noise_chunks(seed: int, n_steps: int, N: int, n_traj: int, traj: int, on: b
 
 def run_factored(problem: FactoredProblem, spec=None, config=None, *, rounding: str = "nearest",
                  out_of_range: str = "drop", node_tolerance: bool = False, method: str = "auto",
-                 etd_tol: float = ETD_TOL, blas_threads: int | None = BLAS_THREADS, y_gain: float | str = 1.0):
+                 etd_tol: float = ETD_TOL, blas_threads: int | None = BLAS_THREADS, y_gain: float | str = 1.0,
+                 gbw_model: str = "refuse"):
     """Backend ``twin`` for a factored problem; returns a :class:`SimResult` (states in problem units).
 
     Args:
@@ -431,7 +432,7 @@ def run_factored(problem: FactoredProblem, spec=None, config=None, *, rounding: 
         spec: :class:`HardwareSpec` (default ideal); see :func:`thermotwin.circuit.factored.realise_factored`
             for the non-idealities modelled and how.
         config: :class:`SimConfig`; ``noise`` white (exact) or none (pwl runs as white, see module doc).
-        rounding, out_of_range, node_tolerance, y_gain: passed to ``realise_factored``.
+        rounding, out_of_range, node_tolerance, y_gain, gbw_model: passed to ``realise_factored``.
         method: ``auto``; ``basis`` (force the orthonormal-basis engine, a cross-check); ``etd2``
             (force the exponential integrator even without diagonal effects).
         etd_tol: accuracy target of the diagonal path (relative to the signal); the sub-step is
@@ -447,7 +448,7 @@ def run_factored(problem: FactoredProblem, spec=None, config=None, *, rounding: 
     t0 = time.perf_counter()
     with _limit(blas_threads):
         return _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance, method, etd_tol, t0,
-                             y_gain)
+                             y_gain, gbw_model)
 
 
 def run_factored_ensemble(problem: FactoredProblem, spec=None, config=None, k: int = 2, **kw):
@@ -476,7 +477,8 @@ def run_factored_ensemble(problem: FactoredProblem, spec=None, config=None, k: i
     return first, x_means, np.mean(x_means, axis=0), wall
 
 
-def _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance, method, etd_tol, t0, y_gain):
+def _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance, method, etd_tol, t0, y_gain,
+                  gbw_model):
     from ..circuit.design import adc_readout
     from ..circuit.factored import realise_factored
     from ..circuit.spec import HardwareSpec
@@ -501,7 +503,7 @@ def _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance,
     # Memory plan from the structure alone, checked before the board and the output are allocated.
     pre = replace(config, noise=noise)
     plan = realise_factored(problem, spec, rounding=rounding, out_of_range=out_of_range,
-                            node_tolerance=node_tolerance, dry_run=True, y_gain=y_gain)
+                            node_tolerance=node_tolerance, dry_run=True, y_gain=y_gain, gbw_model=gbw_model)
     grid = factored_grid(problem, pre, plan.tau_s, spec)
     diag = plan.has_diagonal or method == "etd2"
     k = r if (plan.symmetric and method != "basis") else 2 * r
@@ -514,7 +516,7 @@ def _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance,
     check_memory(est, f"a factored run (N = {N}, r = {r}, {grid.n_out} output rows, "
                  f"{'diagonal' if diag else 'exact'} path)")
     board = realise_factored(problem, spec, rounding=rounding, out_of_range=out_of_range,
-                             node_tolerance=node_tolerance, y_gain=y_gain)
+                             node_tolerance=node_tolerance, y_gain=y_gain, gbw_model=gbw_model)
     stats.update(board.report)
     diag = board.has_diagonal or method == "etd2"
     sym = board.symmetric and method != "basis"
