@@ -307,3 +307,22 @@ def test_stage_lags_of_the_paper_board():
         assert r["noise_gain_J_max"] == pytest.approx(ng, rel=1e-12)
         assert r["J_stage_lag_tau"] == pytest.approx(ng / (2 * np.pi * r["gbw_hz"] * 1e-6), rel=1e-12)
         assert r["loop_lag_tau"] > r["J_stage_lag_tau"] and isinstance(r["loop_stable"], bool)
+
+
+def test_factored_twin_passes_the_gbw_model():
+    """FactoredTwin with a GBW spec: refused by default, and with gbw_model='integrator' the same state as
+    run_factored with that model (the twin adds nothing of its own)."""
+    from thermotwin.errors import InputError
+    from thermotwin.solver.config import SimConfig
+    from thermotwin.solver.factored import run_factored
+
+    s, _ = batch_system()
+    spec = HardwareSpec().replace(**{"opamp.gbw_hz": 1e7})
+    with pytest.raises(InputError, match="gbw_model"):
+        FactoredTwin(spec=spec).run(s, s.grad, 5.0)
+    dev = FactoredTwin(spec=spec, gbw_model="integrator")
+    got = dev.run(s, s.grad, 5.0)
+    ref = run_factored(dev.problem(s), spec.replace(kappa0_v2=0.0),
+                       SimConfig(t_end=5e-6, dt_out=5e-6, noise="none", v0="rhs"), gbw_model="integrator")
+    np.testing.assert_allclose(got, ref.states[-1], rtol=0, atol=1e-13 * np.abs(ref.states).max())
+    assert dev.last["report"]["integrator_tau_stretch_max"] > 1.0

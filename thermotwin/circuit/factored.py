@@ -30,7 +30,15 @@ Non-idealities (``HardwareSpec`` fields; 0/None is ideal):
 * ``c_tolerance``: C_i = C(1 + t_c z): row i of the drift and its noise scale by C/C_i.
 * ``dac_bits`` on g, ``adc_bits``/``adc_rate_hz`` at read-out (applied by the solver).
 
-Not modelled at this scale (an error): op-amp gain–bandwidth, rails, slew and input offset.
+* ``opamp.gbw_hz`` with ``gbw_model="integrator"``: each integrator's summing node is no longer a
+  virtual ground (v_s = −(dV/dt)/ω_t), which adds G_s,i/ω_t to C_i for modes slow next to ω_t — a
+  per-node diagonal effect like ``c_tolerance``. The summing stages' own lags, (1 + Σ|row|)/ω_t,
+  are left out (:func:`stage_time_constants` reports them; ``y_gain`` shrinks them). Checked against
+  the whole board with every op-amp pole (:mod:`thermotwin.circuit.factored_model`). Without the
+  option a GBW is an error.
+
+Not modelled at this scale (an error): rails, slew and input offset (SPICE renders them:
+:mod:`thermotwin.circuit.factored_netlist`).
 
 The result, in τ units and problem units (volts / b_scale):
 

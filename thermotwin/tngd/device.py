@@ -368,8 +368,10 @@ class FactoredTwin:
     ``rng`` (one integer), noise-free calls draw nothing.
 
     Attributes:
-        spec: the board (:class:`HardwareSpec`; None = ideal). GBW, rails, slew and offset are not
-            modelled at this scale (``run_factored`` raises InputError).
+        spec: the board (:class:`HardwareSpec`; None = ideal). Rails, slew and offset are not
+            modelled at this scale (``run_factored`` raises InputError); a GBW pole needs
+            ``gbw_model="integrator"`` (the integrators' slow-down; stage lags left out).
+        gbw_model: passed to ``run_factored``.
         kappa0: noise strength in problem units² (the paper's κ0).
         use_circuit_arrays: program J_f/H_L when the system has them (else always U, I_m).
         last: details of the last call (path, board τ, mapping report, wall time).
@@ -379,6 +381,7 @@ class FactoredTwin:
     kappa0: float = 0.0
     use_circuit_arrays: bool = True
     name: str = "factored-twin"
+    gbw_model: str = "refuse"
     last: dict = field(default_factory=dict)
     _cache: tuple = field(default=(None, None), repr=False, compare=False)
 
@@ -427,7 +430,7 @@ class FactoredTwin:
         dt = (dt_tau or t_tau) * tau0
         config = SimConfig(t_end=t_tau * tau0, dt_out=None if spec.adc_rate_hz is not None else dt,
                            noise="white" if self.kappa0 > 0 else "none", seed=int(seed), v0=v0, n_traj=n_traj)
-        res = run_factored(problem, spec_run, config)
+        res = run_factored(problem, spec_run, config, gbw_model=self.gbw_model)
         if not math.isclose(res.b_scale, bs, rel_tol=1e-12):
             raise SimulationError(f"the factored mapping used b_scale = {res.b_scale:g}, not {bs:g}: the κ0 "
                                   "conversion in FactoredTwin is out of date with realise_factored")
