@@ -529,7 +529,10 @@ def paper_scale_markdown(ps: dict | None) -> list[str]:
                   "gain 1 + Σ_j|J_kj| over N inputs, so its lag is that over 2π·GBW; the loop is the worst path "
                   "through the arrays and inverters (approximate, errs towards instability). The integrators slow down too: "
                   "without a virtual ground node i's τ stretches by 1 + G_s,i/(C·2π·GBW), G_s,i all the conductance at "
-                  "its summing node (benchmarks/results/gbw_small_model.md checks this on the whole board at N = 985).", "",
+                  "its summing node (benchmarks/results/gbw_small_model.md checks this on the whole board at N = 985). "
+                  "The factored twin carries that slow-down with `--gbw-model integrator`; "
+                  "`python benchmarks/gbw_paper_scale.py` gives the analog-time curves with 10 MHz and 100 MHz op-amps "
+                  "at these sizes.", "",
                   "| N | GBW | J-stage noise gain | J-stage lag | loop lag | worst-mode rate | loop | balanced "
                   "split (`--y-gain balance`): γ, noise gains, loop lag, loop | integrators' τ stretch median / max "
                   "(λ modes slow by up to the max) |",
