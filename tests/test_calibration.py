@@ -39,6 +39,8 @@ from thermotwin.calibration.traces import Trace, read_trace, uniform
 from thermotwin.circuit.design import design, error_floor, realised_matrix
 from thermotwin.solver.ngspice import find_ngspice
 from thermotwin.solver.ou import run_twin_calibrated
+from cli_helpers import assert_one_line_error as _one_line_error
+from cli_helpers import run
 
 
 #: The board of the issue: 1 % resistors, op-amp gain 1e4 (the drift gains a diagonal leak and τ
@@ -52,21 +54,9 @@ N_BOOT = 200
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def run(argv, capsys):
-    """main(argv) → (exit code, stdout, stderr); an exception escaping main fails the test."""
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def assert_one_line_error(code, err, *needles):
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"stderr has {len(lines)} lines:\n{err}"
-    assert lines[0].startswith("thermotwin: error: ")
-    assert "Traceback" not in err
-    for n in needles:
-        assert n.lower() in lines[0].lower(), f"{n!r} not in {lines[0]!r}"
+    """The shared check; this file's needles are matched case-insensitively."""
+    _one_line_error(code, err, *needles, ignore_case=True)
 
 
 def spd_problem(d: int, seed: int) -> tt.Problem:

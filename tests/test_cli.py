@@ -15,28 +15,13 @@ import scipy.io
 import scipy.sparse
 
 from thermotwin import cli
+from cli_helpers import run, assert_one_line_error
 
 SUMMARY_KEYS = {"backend", "d", "tau_s", "t_end_s", "wall_s", "seed", "x_exact", "x_final", "x_mean",
                 "rel_error", "average_window_s"}
 
 A2 = np.array([[2.0, 0.5], [0.5, 3.0]])
 B2 = np.array([1.0, -1.0])
-
-
-
-def run(argv, capsys):
-    """main(argv) → (exit code, stdout, stderr); an exception escaping main fails the test."""
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err):
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"stderr has {len(lines)} lines:\n{err}"
-    assert lines[0].startswith("thermotwin: error: ")
-    assert "Traceback" not in err
 
 
 def write_csv(path, arr):
@@ -191,8 +176,6 @@ def test_bad_matrix_inputs(tmp_path, capsys, kind, command):
         assert "unstable" in err
     if kind == "rhs-length":
         assert "3 entries" in err
-
-
 
 
 @pytest.mark.parametrize("suffix", [

@@ -27,6 +27,7 @@ from thermotwin import cli
 from thermotwin.circuit.boards import draw_boards
 from thermotwin.solver import batched as bt
 from thermotwin.sweep.plan import MAX_RUNS, load_sweep, run_seeds
+from cli_helpers import run, assert_one_line_error
 
 RTOL_PATH = 1e-9
 
@@ -38,21 +39,6 @@ def write(tmp_path: Path, text: str, name: str = "sweep.toml") -> Path:
     p = tmp_path / name
     p.write_text(text)
     return p
-
-
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *needles):
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"stderr has {len(lines)} lines:\n{err}"
-    assert lines[0].startswith("thermotwin: error: ") and "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def table(path: Path, drop=("wall_s",)) -> list[dict]:

@@ -18,12 +18,7 @@ import scipy.linalg
 from thermotwin import cli
 from thermotwin.timing import CONTRACT_KEYS, TimingModel, transfer_seconds
 from thermotwin.tngd.device import CurvatureSystem, KrylovTwin, SpectralTwin
-
-
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_helpers import run
 
 
 def random_system(m=8, n=12, lam=0.01, seed=0):
