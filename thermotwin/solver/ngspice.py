@@ -94,16 +94,21 @@ def read_wrdata(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[s
     return data[:, 0], data[:, 1:], header[1:]
 
 
+def check_spice_config(config: SimConfig, backend: str) -> None:
+    """What every SPICE backend refuses: more than one trajectory per call, and exact white noise."""
+    if config.n_traj != 1:
+        raise ValueError(f"the {backend} backend runs one trajectory per call; use n_traj=1")
+    if config.noise == "white":
+        raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
+                         "or pwl (same path as the twin)")
+
+
 def run_ngspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping = Mapping(),
                 keep_dir: str | os.PathLike | None = None) -> SimResult:
     """Backend ``ngspice``: render, run, parse. ``keep_dir`` keeps netlist, log and data there."""
     t0 = time.perf_counter()
     find_ngspice()
-    if config.n_traj != 1:
-        raise ValueError("the ngspice backend runs one trajectory per call; use n_traj=1")
-    if config.noise == "white":
-        raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
-                         "or pwl (same path as the twin)")
+    check_spice_config(config, "ngspice")
     values = design(problem, spec, mapping)
     grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
     text = render_netlist(problem, spec, config, mapping, values=values)
@@ -158,12 +163,10 @@ def result_from_table(problem, spec, config, values, grid, times, volts, names, 
 # -- the factored (three-array) board --------------------------------------------------------------
 
 def factored_netlist_text(problem, spec: HardwareSpec, config: SimConfig, **realise_kw):
-    """(board, grid, netlist text) of the three-array board: what the SPICE backends run."""
+    """(board, grid, netlist text) of the three-array board: what the SPICE backends run (after
+    :func:`check_spice_config`)."""
     from ..circuit.factored_netlist import board_for_netlist, render_factored_netlist
 
-    if config.noise == "white":
-        raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
-                         "or pwl (same path as the twin)")
     board = board_for_netlist(problem, spec, **realise_kw)
     grid = resolve_grid(problem, config, board.tau_s, spec)
     return board, grid, render_factored_netlist(problem, spec, config, board=board)
@@ -178,8 +181,7 @@ def run_ngspice_factored(problem, spec: HardwareSpec, config: SimConfig, keep_di
 
     t0 = time.perf_counter()
     find_ngspice()
-    if config.n_traj != 1:
-        raise ValueError("the ngspice backend runs one trajectory per call; use n_traj=1")
+    check_spice_config(config, "ngspice")
     board, grid, text = factored_netlist_text(problem, spec, config, **realise_kw)
     t_render = time.perf_counter() - t0
     times, volts, names, t_spice = _run_and_read(text, keep_dir, config.timeout_s)

@@ -33,7 +33,7 @@ from ..circuit.spec import HardwareSpec
 from ..errors import NgspiceError, NgspiceNotFoundError
 from ..problem import Problem
 from .config import SimConfig, resolve_grid
-from .ngspice import result_from_table
+from .ngspice import check_spice_config, result_from_table
 from .result import SimResult
 
 LIBRARY_HINT = ("install it with `sudo apt-get install -y libngspice0 libngspice0-dev` (Debian/Ubuntu; "
@@ -379,11 +379,7 @@ def run_pyspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping
     PWL text. Calls are serialised by a lock (one ngspice per process).
     """
     t0 = time.perf_counter()
-    if config.n_traj != 1:
-        raise ValueError("the pyspice backend runs one trajectory per call; use n_traj=1")
-    if config.noise == "white":
-        raise ValueError("ngspice has no exact white noise; use --noise trnoise (white, interpolated) "
-                         "or pwl (same path as the twin)")
+    check_spice_config(config, "pyspice")
     shared_ngspice()   # fail fast, before rendering, when the library is missing
     values = design(problem, spec, mapping)
     grid = resolve_grid(problem, config, values.nominal_tau_s, spec)   # the grid the netlist uses (ADC rate)
@@ -406,8 +402,7 @@ def run_pyspice_factored(problem, spec: HardwareSpec, config: SimConfig, **reali
     from .ngspice import factored_netlist_text
 
     t0 = time.perf_counter()
-    if config.n_traj != 1:
-        raise ValueError("the pyspice backend runs one trajectory per call; use n_traj=1")
+    check_spice_config(config, "pyspice")
     shared_ngspice()
     board, grid, text = factored_netlist_text(problem, spec, config, **realise_kw)
     t_render = time.perf_counter() - t0
