@@ -240,6 +240,9 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
         J1 = J2 = J
         Hr = H
     parts = {"J1": J1, "H": Hr, "J2": J2} if keep_parts else {}   # resistor entries (no op-amp gains)
+    # all the conductance the J₂ᵀ array puts at each summing node (finite-gain leak, GBW stretch), from
+    # the resistors, before any gain folding below
+    col_abs_J2 = _col_abs_sum(J2) if (inv_a0 > 0 or gbw_on) else None
     if inv_a0 > 0:
         # Static op-amps of gain A0 (exact, shared/DESIGN.md 1.4): a summing stage with feedback
         # conductance g_f and inputs g_k gives −(Σ g_k v_k/g_f)/(1 + (1 + Σ g_k/g_f)/A0); a unit
@@ -247,7 +250,6 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
         gam1 = 1.0 / (1.0 + (1.0 + yg * _row_abs_sum(J1)) * inv_a0)       # noise gain 1 + Σ g_j/g_f
         gamH = 1.0 / (1.0 + (1.0 + np.abs(Hr).sum(axis=1) / yg) * inv_a0)
         g_inv = 1.0 / (1.0 + 2.0 * inv_a0)
-        col_abs_J2 = _col_abs_sum(J2)                     # the integrators' leak sees the resistors
         J1g = _signed_gain(J1, gam1, pos=g_inv, neg=1.0)
         # J2 in place when the realised array is ours and nobody keeps it (memory at N = 1e5)
         J2 = _signed_gain(J2, None, pos=1.0, neg=g_inv, out=J2 if (touched and not keep_parts) else None)
@@ -278,8 +280,6 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
             lam_i = lam_r / (1.0 + t * z_damp)
         if spec.c_tolerance:
             cap = 1.0 + spec.c_tolerance * z_c
-    if inv_a0 == 0 and gbw_on:
-        col_abs_J2 = _col_abs_sum(J2)
     if gbw_on:
         # gbw_model "integrator": the summing node is not a virtual ground, v_s = −(dV/dt)/ω_t, which adds
         # G_s,i/ω_t to C_i for modes slow next to ω_t (stage_time_constants); the stages' lags are left out.
