@@ -44,6 +44,7 @@ def _problem_spec_config(args):
     from .problem import load_problem
 
     problem = load_problem(args.matrix, args.rhs)
+    refuse_factored_options(args)
     return problem, spec_from_args(args), config_from_args(args)
 
 
@@ -93,26 +94,32 @@ def y_gain_arg(text: str):
         return text.strip()
 
 
-def y_gain_from_args(args, factored: bool):
-    """The --y-gain value (1.0 when absent); an error for dense problems, where it has no meaning."""
+#: Options only a factored (.npz) board has, and what to tell a user who gives them for a dense matrix.
+FACTORED_ONLY_OPTIONS = (
+    ("y_gain", "--y-gain sets the gain split between the J_f and H stages of a factored (.npz) board; "
+               "drop it for a dense matrix"),
+    ("gbw_model", "--gbw-model applies to factored (.npz) problems; the dense twin models the op-amp poles "
+                  "exactly — drop it"),
+)
+
+
+def refuse_factored_options(args) -> None:
+    """One-line error for a factored-only option given with a dense problem."""
+    for attr, message in FACTORED_ONLY_OPTIONS:
+        if getattr(args, attr, None) is not None:
+            raise ValueError(message)
+
+
+def y_gain_from_args(args):
+    """The --y-gain value of a factored problem (1.0 when absent)."""
     value = getattr(args, "y_gain", None)
-    if value is None:
-        return 1.0
-    if not factored:
-        raise ValueError("--y-gain sets the gain split between the J_f and H stages of a factored (.npz) board; "
-                         "drop it for a dense matrix")
-    return value
+    return 1.0 if value is None else value
 
 
-def gbw_model_from_args(args, factored: bool) -> str:
-    """--gbw-model (default 'refuse'); an error for dense problems, whose twin models GBW exactly."""
+def gbw_model_from_args(args) -> str:
+    """The --gbw-model value of a factored problem ('refuse' when absent)."""
     value = getattr(args, "gbw_model", None)
-    if value is None:
-        return "refuse"
-    if not factored:
-        raise ValueError("--gbw-model applies to factored (.npz) problems; the dense twin models the op-amp poles "
-                         "exactly — drop it")
-    return value
+    return "refuse" if value is None else value
 
 
 def _add_gbw_model(p: argparse.ArgumentParser) -> None:
@@ -152,16 +159,15 @@ def cmd_netlist(args) -> int:
             from .circuit.factored_netlist import render_factored_netlist
 
             text = render_factored_netlist(fp, spec, config, output_file=data_name, probe=args.probe,
-                                           y_gain=y_gain_from_args(args, True))
+                                           y_gain=y_gain_from_args(args))
             desc = f"three-array board: N = {fp.N} integrators, r = {fp.r} stages per inner array"
         else:   # the dense Appendix C array of F = λI + JᵀHJ (the factored netlist's reference)
-            y_gain_from_args(args, False)
+            refuse_factored_options(args)
             text = render_netlist(Problem(fp.dense(), fp.g, name=fp.name), spec, config, output_file=data_name,
                                   probe=args.probe)
             desc = f"dense array of F = λI + JᵀHJ: {fp.N} integrators"
     else:
         problem, spec, config = _problem_spec_config(args)
-        y_gain_from_args(args, False)
         text = render_netlist(problem, spec, config, output_file=data_name, probe=args.probe)
         desc = f"{problem.d} integrators"
     atomic_write_text(out, text)
@@ -193,8 +199,6 @@ def cmd_simulate(args) -> int:
         res, summary = simulate_npz(args)
         return _emit_simulation(args, res, summary)
     problem, spec, config = _problem_spec_config(args)
-    y_gain_from_args(args, False)
-    gbw_model_from_args(args, False)
     if args.ensemble > 1:
         import numpy as np
 
@@ -295,7 +299,6 @@ def cmd_realise(args) -> int:
 
         return realise_npz(args)
     problem, spec, _ = _problem_spec_config(args)
-    y_gain_from_args(args, False)
     values = design(problem, spec)
     real = realised_matrix(values, spec)
     ensemble_floor = None

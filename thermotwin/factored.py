@@ -48,8 +48,8 @@ def simulate_npz(args):
     problem = load_factored(args.matrix)
     from .cli import gbw_model_from_args, y_gain_from_args
 
-    yg = y_gain_from_args(args, True)
-    gm = gbw_model_from_args(args, True)
+    yg = y_gain_from_args(args)
+    gm = gbw_model_from_args(args)
     if gm != "refuse" and args.backend != "twin":
         raise InputError("--gbw-model is the factored twin's approximation; SPICE simulates the op-amp poles "
                          "themselves: drop it with --backend ngspice/pyspice")
@@ -98,7 +98,7 @@ def realise_npz(args) -> int:
     dyn = {"opamp.gbw_hz": None, "opamp.slew_v_per_s": None}
     from .cli import y_gain_from_args
 
-    yg = y_gain_from_args(args, True)
+    yg = y_gain_from_args(args)
     board = realise_factored(problem, spec.replace(**dyn) if spec.opamp.gbw_hz is not None else spec, y_gain=yg)
     rep = board.report
     a0 = spec.opamp.gain
