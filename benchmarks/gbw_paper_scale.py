@@ -25,12 +25,8 @@ import numpy as np
 T_MAX_TAU = 400
 
 
-def t_to(err, eps) -> str:
-    hit = np.flatnonzero(err <= eps)
-    return f"{hit[0]}τ" if hit.size else f"> {len(err) - 1}τ"
-
-
 def main() -> int:
+    from gbw_small_model import t_to   # this directory: the same "first t at ≤ eps" rule
     from thermotwin.circuit.spec import HardwareSpec
     from thermotwin.solver.config import SimConfig
     from thermotwin.solver.factored import FactoredProblem, run_factored

@@ -39,11 +39,8 @@ def problem(seed: int = 0, batch: int = 16):
     model = MLP.init((64, 13, 10), seed=seed)
     x, y = torch.as_tensor(data.x_train[:batch]), torch.as_tensor(data.y_train[:batch])
     cb = curvature_batch(model, model.theta, x, y)
-    b, dz, n = cb.J.shape
-    H = np.zeros((b * dz, b * dz))
-    for i, blk in enumerate(cb.H_blocks() / b):
-        H[i * dz:(i + 1) * dz, i * dz:(i + 1) * dz] = blk
-    return FactoredProblem(cb.J.reshape(b * dz, n), H, 0.01, cb.grad, name="digits-985")
+    J, H = cb.circuit_arrays()
+    return FactoredProblem(J, H, 0.01, cb.grad, name="digits-985")
 
 
 def curve(step, x0, x_star, out, g_ngd, b_scale, n=T_MAX_TAU):

@@ -32,11 +32,8 @@ def problem(n_params: int, seed: int = 0):
     model = MLP.init((64, h, 10), seed=seed)
     x, y = torch.as_tensor(data.x_train[:64]), torch.as_tensor(data.y_train[:64])
     cb = curvature_batch(model, model.theta, x, y)
-    b, dz, n = cb.J.shape
-    H = np.zeros((b * dz, b * dz))
-    for i, blk in enumerate(cb.H_blocks() / b):
-        H[i * dz:(i + 1) * dz, i * dz:(i + 1) * dz] = blk
-    return FactoredProblem(cb.J.reshape(b * dz, n), H, 0.01, cb.grad, name=f"digits-{n}"), h
+    J, H = cb.circuit_arrays()
+    return FactoredProblem(J, H, 0.01, cb.grad, name=f"digits-{n}"), h
 
 
 def main() -> int:

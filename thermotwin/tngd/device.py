@@ -75,12 +75,8 @@ class CurvatureSystem:
         """The system of one minibatch with both forms of its GGN: U (``cb.factor()``, or ``U`` when
         already computed) and the circuit's arrays J = J_f (a reshape of ``cb.J``, no copy) and
         H = blockdiag(H_i)/b. Cost O(b·d_z²·N) for U; J and H add O((b·d_z)²) memory."""
-        b, d_z, n = cb.J.shape
-        H = np.zeros((b * d_z, b * d_z))
-        blocks = cb.H_blocks() / b
-        for i in range(b):
-            H[i * d_z:(i + 1) * d_z, i * d_z:(i + 1) * d_z] = blocks[i]
-        return cls(cb.factor() if U is None else U, cb.grad, lam, J=cb.J.reshape(b * d_z, n), H=H)
+        J, H = cb.circuit_arrays()
+        return cls(cb.factor() if U is None else U, cb.grad, lam, J=J, H=H)
 
     def three_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(J, H) with GGN = JᵀHJ: (J_f, H_L/b) when known, else (U, I_m)."""

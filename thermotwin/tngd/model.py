@@ -170,6 +170,15 @@ class CurvatureBatch:
         p = self.probs
         return np.einsum("ij,jk->ijk", p, np.eye(p.shape[1])) - p[:, :, None] * p[:, None, :]
 
+    def circuit_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The three-array board's J = J_f (b·d_z × N, a reshape of ``J``, no copy) and
+        H = blockdiag(H_i)/b, so GGN = JᵀHJ. Memory O((b·d_z)²) for H."""
+        b, d_z, n = self.J.shape
+        H = np.zeros((b * d_z, b * d_z))
+        for i, blk in enumerate(self.H_blocks() / b):
+            H[i * d_z:(i + 1) * d_z, i * d_z:(i + 1) * d_z] = blk
+        return self.J.reshape(b * d_z, n), H
+
     def factor(self) -> np.ndarray:
         """U (b·d_z, N) with GGN = UᵀU: U_i = R_i J_i / √b, R_i = diag(√p_i) − √p_i p_iᵀ. Cost O(b d_z² N)."""
         p = self.probs
