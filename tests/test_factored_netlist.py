@@ -29,6 +29,7 @@ from thermotwin.solver.ngspice import probe_dense, probe_factored, read_wrdata, 
 from thermotwin.solver.ou import simulate_linear
 
 from golden_cases import CASES, ref_factored
+from golden_compare import assert_matches_golden
 
 STORED = CASES["ref_factored_4x2_pwl"]
 
@@ -201,7 +202,7 @@ def load(path):
 def test_stored_factored_run_matches_dense_twin():
     """The committed ngspice table of the three-array netlist against the dense twin of
     F = λI + JᵀHJ with the same seed: the same PWL noise, path by path."""
-    assert STORED.netlist_path.read_text() == STORED.render(), "golden netlist out of date (see test_netlist)"
+    assert_matches_golden(STORED.render(), STORED.netlist_path.read_text(), STORED.netlist_path.name)
     t, v, names = read_wrdata(STORED.data_path)
     assert names == [f"v(o{i})" for i in range(4)]
     res = tt.simulate(dense_of(STORED.problem), STORED.spec, STORED.config, backend="twin")

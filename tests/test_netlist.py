@@ -23,6 +23,7 @@ from thermotwin.solver.config import resolve_grid
 from thermotwin.solver.noise import zoh_normals
 
 from golden_cases import CASES, REGEN
+from golden_compare import assert_matches_golden
 
 # ---------------------------------------------------------------------------------------------
 # helpers: a tiny netlist parser (independent of the writer)
@@ -93,9 +94,7 @@ def test_golden_netlist_text(name):
     if REGEN:
         case.netlist_path.write_text(text)
     assert case.netlist_path.exists(), f"{case.netlist_path} missing; run with THERMOTWIN_REGEN_GOLDEN=1"
-    stored = case.netlist_path.read_text()
-    assert text == stored, (f"{case.netlist_path.name} differs from the renderer's output; if the change is "
-                            "intended, regenerate with THERMOTWIN_REGEN_GOLDEN=1 and review the diff")
+    assert_matches_golden(text, case.netlist_path.read_text(), case.netlist_path.name)
 
 
 def test_golden_cases_are_what_the_brief_says():

@@ -19,6 +19,7 @@ import thermotwin as tt
 from thermotwin.solver.ngspice import find_ngspice, read_wrdata, run_netlist_text
 
 from golden_cases import CASES, REGEN, run_stored
+from golden_compare import assert_matches_golden
 
 K_SIGMA = 5.0
 
@@ -112,7 +113,7 @@ def test_stored_run_reproduces(tmp_path, name):
 
 def test_stored_run_matches_twin():
     """The committed ngspice table against the twin, path by path — an oracle without ngspice."""
-    assert STORED.netlist_path.read_text() == STORED.render(), "golden netlist out of date (see test_netlist)"
+    assert_matches_golden(STORED.render(), STORED.netlist_path.read_text(), STORED.netlist_path.name)
     t, v, names = read_wrdata(STORED.data_path)
     assert names == ["v(o0)", "v(o1)", "v(o2)"]
     res = tt.simulate(STORED.problem, STORED.spec, STORED.config, backend="twin")

@@ -336,7 +336,7 @@ def test_dask_local_cluster_gives_the_same_table(tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     local = sweep(tmp_path, SMALL, "local", "--workers", "1", "--no-plots", capsys=capsys)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         code, stdout, err = run(["sweep", tmp_path / "sweep.toml", "--out", tmp_path / "dask", "--scheduler",
                                  cluster.scheduler_address, "--no-plots", "--json"], capsys)
     assert code == 0, err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -10,6 +9,7 @@ from importlib import resources
 import numpy as np
 
 from .errors import InputError, UnstableMatrixError
+from .fingerprint import array_digest
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.+-]")
 
@@ -101,11 +101,10 @@ class Problem:
         return np.linalg.solve(self.A, self.b)
 
     def digest(self) -> str:
-        """SHA-256 (first 16 hex digits) of A and b as float64: the netlist header's matrix hash."""
-        h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.A, dtype="<f8").tobytes())
-        h.update(np.ascontiguousarray(self.b, dtype="<f8").tobytes())
-        return h.hexdigest()[:16]
+        """SHA-256 (first 16 hex digits) of A and b at 40-bit mantissa precision (≈12 significant
+        digits; :mod:`thermotwin.fingerprint`): the netlist header's matrix hash, the same on every
+        machine for the same values."""
+        return array_digest(self.A, self.b)
 
 
 def load_problem(matrix_path=None, rhs_path=None) -> Problem:

@@ -8,11 +8,12 @@ Units are in the field names.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from ..fingerprint import json_digest
 
 #: Gain used for the SPICE op-amp when the spec says ideal (``opamp.gain = None``). The leak it
 #: adds to A_ii, g_tot/(g·A0) (shared/DESIGN.md 1.4), is ~1e-8 for the matrices we test; the twin
@@ -214,9 +215,9 @@ class HardwareSpec:
             raise ValueError(f"{p}: {exc}") from None
 
     def digest(self) -> str:
-        """SHA-256 (16 hex digits) of the canonical JSON: recorded in netlist headers and results."""
-        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+        """SHA-256 (16 hex digits) of the canonical JSON, floats at 12 significant digits
+        (:mod:`thermotwin.fingerprint`): recorded in netlist headers and results."""
+        return json_digest(self.to_dict())
 
     # -- derived ------------------------------------------------------------------------------
     @property

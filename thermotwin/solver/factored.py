@@ -34,7 +34,6 @@ so; SPICE cannot run these sizes. ``trnoise``/``trrandom`` are ngspice's generat
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 import zipfile
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, UnstableMatrixError
+from ..fingerprint import array_digest
 from ..problem import safe_name
 
 #: Relative asymmetry max|H − Hᵀ|/max|H| accepted (H is then symmetrised).
@@ -263,12 +263,10 @@ class FactoredProblem:
         return self.damping * np.eye(self.N) + self.J.T @ self.H @ self.J
 
     def digest(self) -> str:
-        """SHA-256 (16 hex digits) of J, H, λ and g as float64 (cached)."""
+        """SHA-256 (16 hex digits) of J, H, λ and g at 40-bit mantissa precision (cached;
+        :mod:`thermotwin.fingerprint`)."""
         if "digest" not in self._cache:
-            h = hashlib.sha256()
-            for a in (self.J, self.H, np.array([self.damping]), self.g):
-                h.update(np.ascontiguousarray(a, dtype="<f8"))
-            self._cache["digest"] = h.hexdigest()[:16]
+            self._cache["digest"] = array_digest(self.J, self.H, np.array([self.damping]), self.g)
         return self._cache["digest"]
 
 

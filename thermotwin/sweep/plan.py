@@ -35,7 +35,6 @@ Unknown keys, empty lists, repeated values and invalid values are errors that na
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import math
@@ -47,6 +46,7 @@ import numpy as np
 from ..circuit.design import Mapping
 from ..circuit.spec import FIELD_DOCS, HardwareSpec
 from ..errors import InputError
+from ..fingerprint import json_digest
 from ..problem import Problem
 from ..solver.config import SimConfig
 from ..units import parse_quantity, parse_time
@@ -413,8 +413,9 @@ class SweepPlan:
         }
 
     def digest(self) -> str:
-        canon = json.dumps(self.normalised(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+        """SHA-256 (16 hex digits) of :meth:`normalised`, floats at 12 significant digits: grids
+        built by arithmetic get the same digest on every machine (:mod:`thermotwin.fingerprint`)."""
+        return json_digest(self.normalised())
 
     def columns(self) -> list[str]:
         """Column order of results.csv."""
