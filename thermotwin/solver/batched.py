@@ -1,6 +1,6 @@
 """The exact OU twin batched over boards: one computation for B boards, each with its own drift.
 
-Board k obeys dV = −M_k (V − x*_k) dt + noise of intensity q·diag(g_k²) (shared/DESIGN.md 1.1, with
+Board k obeys dV = −M_k (V − x*_k) dt + noise of intensity q·diag(g_k²) (docs/model.md#sde, with
 M_k, x*_k = M_k⁻¹f_k and g_k from :func:`thermotwin.circuit.boards.draw_boards`). Over one output
 step Δ the exact transition is
 

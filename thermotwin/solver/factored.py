@@ -1,8 +1,8 @@
 """The factored TNGD problem at paper scale: F = λI + Jᵀ H J, N up to ~10⁵ (issue 8).
 
-The scaled-up TNGD circuit (shared/DESIGN.md 1.3, 4) has three resistor arrays J_f (r×N), H_L (r×r)
+The scaled-up TNGD circuit (docs/circuit.md#factored, docs/timing.md#timing) has three resistor arrays J_f (r×N), H_L (r×r)
 and J_fᵀ, with integrators only on the N outputs; its drift is F = λI + Jᵀ H J, the identity plus a
-rank-r term (r = b·d_z). In units of τ (DESIGN 1.1):
+rank-r term (r = b·d_z). In units of τ (docs/model.md#sde):
 
     dV = −(F V − g) dt' + sqrt(2κ0) dW,    stationary law N(F⁻¹g, κ0 F⁻¹).
 

@@ -1,6 +1,6 @@
 """Exact Ornstein–Uhlenbeck stepping for a drift "scalar + low rank" (the factored TNGD board).
 
-Time is in units of τ throughout (t' = t/τ, shared/DESIGN.md 1.1):
+Time is in units of τ throughout (t' = t/τ, docs/model.md#sde):
 
     dY = −(F Y − f) dt' + sqrt(2κ) dW,      F = λ I + A Bᵀ  (A, B: N×r, r ≪ N).
 
