@@ -34,7 +34,7 @@ CALIB_FORMAT = "thermotwin-calibration/1"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Frozen, JSON-serialisable fit (the ``calib.json`` contract; keys as in issue 5)."""
+    """Frozen, JSON-serialisable fit (the ``calib.json`` contract)."""
 
     format: str
     version: str

@@ -11,7 +11,7 @@ subpackage holds what the timing validation (:mod:`thermotwin.timing`) needs aro
 * :mod:`.train`   — Adam, NGD and TNGD loops with measured digital time and modelled analog time.
 * :mod:`.costs`   — NGD / NGD-CG / NGD-Woodbury per-iteration costs measured on this machine.
 * :mod:`.paper_scale` — the analog-time curves and TNGD training at N ≈ 10⁴–10⁵ with the factored
-  twin (:class:`.device.FactoredTwin`) as the device (issue 8).
+  twin (:class:`.device.FactoredTwin`) as the device.
 * :mod:`.validate` — ``thermotwin validate-timing``: claims, verdicts, plots, report.
 
 Nothing here is imported by ``import thermotwin``.

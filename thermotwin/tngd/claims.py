@@ -319,7 +319,7 @@ def _curve_text(c: dict) -> str:
 
 
 def paper_scale_claims(ps: dict) -> list[dict]:
-    """Claims re-checked at the paper's model size with the factored twin (issue 8)."""
+    """Claims re-checked at the paper's model size with the factored twin."""
     out = []
     curves = ps["curves"]
     e50 = [c["summary"]["closed_form"]["at_50tau"] for c in curves]
@@ -490,7 +490,7 @@ def _paper_sentence(m: dict) -> str:
 
 
 def paper_scale_markdown(ps: dict | None) -> list[str]:
-    """The report's paper-scale section (issue 8)."""
+    """The report's paper-scale section."""
     from .paper_scale import sizes_sentence
 
     lines = ["", "## Paper scale: the factored twin as the device (issue 8)", "", sizes_sentence(ps) + ".", ""]
