@@ -1,6 +1,6 @@
 """Calibration: trace readers, the OU fit, accuracy prediction, and the calibrated twin (issue 5).
 
-Oracles (shared/STYLE.md 13–14):
+Oracles (docs/conventions.md#stochastic-tests, docs/conventions.md#oracles):
 
 * the board's drift is known exactly: ``realised_matrix(design(problem, spec), spec)`` is what the
   exact twin integrates, so the fitted M, D, x* are compared with it in units of their standard
@@ -541,7 +541,7 @@ def test_filtered_noise_sampled_fast_is_not_white():
 
 @pytest.mark.ngspice
 def test_trnoise_sampled_at_two_noise_steps_is_not_white():
-    """DESIGN 3: TRNOISE (linearly interpolated, NT = τ/20) sampled every 0.1 τ is not white
+    """docs/calibration.md#sampling: TRNOISE (linearly interpolated, NT = τ/20) sampled every 0.1 τ is not white
     (measured |r|·sqrt(N) ≈ 15, M biased ~25 %); sampled every 0.5 τ the residuals are white.
     TRNOISE is seeded from the process id, so this run is not repeatable — the effect is > 3× the
     4.5 threshold, and the white case fails with probability ~1e-3."""
@@ -635,7 +635,7 @@ def test_predict_from_exact_calibration_equals_predict_for_the_board(exact_calib
     direct = predict_error(real.M, real.f, Q, problem.x_exact, np.zeros(4), grid.times, grid.settle_s,
                            values.b_scale)
     np.testing.assert_allclose(pred.running, direct.running, rtol=1e-8)
-    # default settling start: DESIGN 1.2, (1/λ_min) ln(‖V0 − x*‖/(1e-3 ‖x*‖)) from V0 = 0
+    # default settling start: docs/model.md#settling, (1/λ_min) ln(‖V0 − x*‖/(1e-3 ‖x*‖)) from V0 = 0
     # (the window starts at the first grid time at or after it)
     t_end = 1000 * values.nominal_tau_s
     p2, _ = predict_from_calibration(cal, t_end, n_points=400)

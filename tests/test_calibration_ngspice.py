@@ -2,7 +2,7 @@
 
 Board: bench_matrix(16, 0) on {"kappa0_v2": 1e-4, "r_tolerance": 0.01, "opamp": {"gain": 1e4},
 "board_seed": 7}; noise TRRANDOM (ngspice's own zero-order-hold Gaussian source, repeatable with its
-seed, fast — unlike long PWL sources; shared/DESIGN.md 3), output every 0.5 τ.
+seed, fast — unlike long PWL sources; docs/noise.md#pwl), output every 0.5 τ.
 
 * training: ``ngspice -b -r train.raw`` on the rendered netlist with its .control block removed,
   600 τ (~5 s) — the binary raw file is what `thermotwin calibrate` reads;

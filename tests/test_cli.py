@@ -1,4 +1,4 @@
-"""The command line, called as ``thermotwin.cli.main([...])`` (shared/STYLE.md 19).
+"""The command line, called as ``thermotwin.cli.main([...])`` (docs/conventions.md#cli).
 
 Every bad input must give a non-zero exit, exactly one line on stderr, and no traceback.
 """

@@ -1,6 +1,6 @@
 """Factored TNGD twin (issue 8): F = λI + JᵀHJ at paper scale, checked at small N.
 
-Oracles (shared/STYLE.md 14): np.linalg.solve for Woodbury; the dense twin's own transition
+Oracles (docs/conventions.md#oracles): np.linalg.solve for Woodbury; the dense twin's own transition
 (thermotwin.solver.ou.ou_transition: expm + Lyapunov) fed the same standard normals through the
 symmetric square root of its transition covariance (the factored engines use that square root, so
 paths agree to round-off); simulate_linear and scipy expm for noise-free transients; κ F⁻¹ for the

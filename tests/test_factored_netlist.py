@@ -1,4 +1,4 @@
-"""The scaled-up three-array netlist (``thermotwin netlist --factored``; issue 7 item 2, DESIGN 1.3).
+"""The scaled-up three-array netlist (``thermotwin netlist --factored``; issue 7 item 2, docs/circuit.md#factored).
 
 Oracles:
 * a small modified-nodal-analysis solver written here (R, VCVS and DC sources only) that reads the

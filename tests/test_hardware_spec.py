@@ -1,4 +1,4 @@
-"""HardwareSpec: JSON round trip, template, validation messages, digest (shared/STYLE.md 1, 4, 12).
+"""HardwareSpec: JSON round trip, template, validation messages, digest (docs/conventions.md#spec, docs/conventions.md#knobs, docs/conventions.md#errors).
 
 No ngspice needed. CLI checks call ``thermotwin.cli.main([...])`` in-process and read stderr
 through ``capsys``: every bad spec must give a non-zero exit and exactly one line naming the field,

@@ -133,7 +133,7 @@ def test_structure_and_realised_matrix_from_text(v0):
     # negative entries fed from n_j, positive from o_j, zeros absent (parse_components checks the nodes)
     np.testing.assert_array_equal(np.sign(comp["G"]), np.sign(p.A))
     assert (p.A == 0).any() and (p.A < 0).any()
-    # DESIGN 1.3: A_ij = ±R_in,i / R_ij (R_in = 1/g), b_i = −V_dac,i / b_scale
+    # docs/circuit.md#cell: A_ij = ±R_in,i / R_ij (R_in = 1/g), b_i = −V_dac,i / b_scale
     values = design(p, spec)
     A_text = comp["G"] * comp["r_in"][:, None]
     np.testing.assert_allclose(A_text, p.A, rtol=1e-15, atol=1e-15)
@@ -182,7 +182,7 @@ def test_trrandom_parameters_are_sigma_then_zero_mean():
 
 
 def test_pwl_noise_carries_the_twin_stream():
-    """PWL noise of node i = −R0·C·sqrt(q/h)·z[:, i], z = zoh_normals(seed)[0] (DESIGN 2), held for h."""
+    """PWL noise of node i = −R0·C·sqrt(q/h)·z[:, i], z = zoh_normals(seed)[0] (docs/backends.md#pathwise), held for h."""
     p = CASES["ref_3x3_pwl"].problem
     spec = tt.HardwareSpec.ideal()
     cfg = tt.SimConfig(t_end="3tau", seed=7, noise="pwl")

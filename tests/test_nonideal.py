@@ -1,7 +1,7 @@
 """Non-idealities without ngspice: closed forms for design/realised_matrix, twin backends against each
 other, convergence of the non-linear kernel, and error mitigation by board averaging.
 
-Oracles (shared/STYLE.md 14): closed forms derived here from KCL (DESIGN 1.3–1.4), the exact
+Oracles (docs/conventions.md#oracles): closed forms derived here from KCL (docs/circuit.md#cell, docs/nonideal.md#nonideal), the exact
 path (``twin``) against the numba kernel (``twin-em``) fed the same noise, first-order error
 propagation for tolerance, and the exact expectation of stochastic rounding. Every stochastic
 tolerance is k·σ with k ≥ 4 and σ derived next to it.
@@ -69,7 +69,7 @@ def test_ideal_round_trip_is_exact(mapping):
     s = mapping.scale or 1.0
     assert values.scale == s
     assert np.isclose(values.nominal_tau_s, spec.r0_ohm * spec.c_farad / s, rtol=1e-15)
-    # the wiring DESIGN 1.3 fixes: R_ij = 1/(g|A_ij|), from n_j for negative entries
+    # the wiring docs/circuit.md#cell fixes: R_ij = 1/(g|A_ij|), from n_j for negative entries
     g = s / spec.r0_ohm
     nz = p.A != 0
     np.testing.assert_allclose(values.r_entry[nz], 1.0 / (g * np.abs(p.A[nz])), rtol=1e-15)
@@ -80,7 +80,7 @@ def test_ideal_round_trip_is_exact(mapping):
 
 
 # ---------------------------------------------------------------------------------------------
-# finite gain, offset (closed forms from KCL, DESIGN 1.4)
+# finite gain, offset (closed forms from KCL, docs/nonideal.md#gain)
 # ---------------------------------------------------------------------------------------------
 def finite_gain_closed_form(A: np.ndarray, b: np.ndarray, s: float, A0: float, vos: float = 0.0):
     """A_eff and b_eff of the ideal-component board with op-amp gain A0 and offset vos, scale s.
@@ -221,7 +221,7 @@ def test_tolerance_floor_matches_first_order_propagation():
         f2[k] = error_floor(p, realised_matrix(design(p, spec), spec)) ** 2
     se = f2.std(ddof=1) / np.sqrt(K)
     assert abs(f2.mean() - pred) <= K_SIGMA * se + 0.01 * pred, (f2.mean(), pred, se)
-    # order of magnitude, as DESIGN 1.2 states it: floor ≈ ε_c·κ(A)·O(1)
+    # order of magnitude, as docs/model.md#floor states it: floor ≈ ε_c·κ(A)·O(1)
     assert 0.1 * t < np.sqrt(pred) < 10 * t * np.linalg.cond(A)
 
 
@@ -408,7 +408,7 @@ def test_rails_clip_outputs_and_the_time_average():
     """x* = (3.16, −0.34, −0.91) with rails at ±1 V: node 0 sits on the +1 V rail (its drift
     b_0 − A_0·x stays at +2.03 > 0, so the integrator winds up), the others solve the reduced
     system A_rr x_r = b_r − A_r0·1 V. Noise: the window average of the reduced OU has covariance
-    2κ0(τ/T)A_rr⁻² (DESIGN 1.2); σ_i ≤ sqrt(2κ0/T)·‖A_rr⁻¹‖ = sqrt(2e-4/189)·1.4 ≈ 1.5e-3."""
+    2κ0(τ/T)A_rr⁻² (docs/model.md#time-average); σ_i ≤ sqrt(2κ0/T)·‖A_rr⁻¹‖ = sqrt(2e-4/189)·1.4 ≈ 1.5e-3."""
     A = np.array([[1.0, 0.2, 0.1], [0.2, 1.2, -0.3], [0.1, -0.3, 0.9]])
     p = tt.Problem(A, np.array([3.0, 0.5, -0.4]))
     vsat, kappa0 = 1.0, 1e-4
@@ -430,7 +430,7 @@ def test_rails_clip_outputs_and_the_time_average():
 
 
 def test_rails_auto_b_scale_keeps_the_board_off_the_rails():
-    """Without a fixed b_scale the mapping scales b so x* sits within half the rails (DESIGN 1.3)."""
+    """Without a fixed b_scale the mapping scales b so x* sits within half the rails (docs/circuit.md#voltage-scale)."""
     A = np.array([[1.0, 0.2, 0.1], [0.2, 1.2, -0.3], [0.1, -0.3, 0.9]])
     p = tt.Problem(A, np.array([3.0, 0.5, -0.4]))
     spec = HardwareSpec(kappa0_v2=0.0, opamp=OpAmpSpec(v_sat_v=1.0))

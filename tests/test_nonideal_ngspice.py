@@ -1,6 +1,6 @@
 """Twin against ngspice, one non-ideality at a time and all together (issue 4 targets).
 
-Same board, same seed, same PWL zero-order-hold noise path (shared/DESIGN.md 2): the twin (exact
+Same board, same seed, same PWL zero-order-hold noise path (docs/backends.md#pathwise): the twin (exact
 OU, exact augmented OU, or the numba kernel for rails/slew) and ngspice must agree pathwise to
 ≤ 1 % of the signal range and in the time average to ≤ 0.5 % (thermotwin.validate targets). The
 knobs are those of :func:`thermotwin.validate.knob_specs`, so ``thermotwin validate`` and these
@@ -26,7 +26,7 @@ KAPPA0 = 1e-5          # as `thermotwin validate`
 T_END = "10tau"
 SEED = 0
 #: Regression budget below the issue's 1 % target for a single knob: an exact ZOH twin matches
-#: ngspice to ~1e-6 of the range (DESIGN 3); the PWL ramps (1e-4 of a step) and ngspice's step
+#: ngspice to ~1e-6 of the range (docs/noise.md#pwl); the PWL ramps (1e-4 of a step) and ngspice's step
 #: control add ~1e-5, the first-order kernel under rails ~5e-5 (measured). 1e-3 leaves 20×
 #: headroom. "All together" is held to the issue target only: with r_min = 100 Ω the auto scale
 #: makes τ ~10× shorter, GBW and slew bind hard, and the kernel's first-order error is ~0.6 % of
@@ -79,7 +79,7 @@ def test_twin_matches_ngspice_per_knob_d4(knob):
 
 
 #: A knob's effect on the path must exceed what the twin–ngspice comparison resolves (~1e-5 of
-#: the range, measured; DESIGN 3) by 10×, or the comparison cannot tell whether ngspice models it.
+#: the range, measured; docs/noise.md#ngspice) by 10×, or the comparison cannot tell whether ngspice models it.
 KNOB_EFFECT_MIN = 1e-4
 
 

@@ -1,4 +1,4 @@
-"""Timing model, GGN, devices and ``validate-timing`` (issue 7; shared/DESIGN.md 4).
+"""Timing model, GGN, devices and ``validate-timing`` (issue 7; docs/timing.md#timing).
 
 The timing-model tests need neither torch nor scikit-learn; everything touching the real model
 skips when torch (the optional extra ``timing``) is not installed.
@@ -136,7 +136,7 @@ def test_woodbury_equals_dense_solve(m, n):
 @pytest.mark.parametrize("m, n", [(8, 12), (12, 8)])
 @pytest.mark.parametrize("t", [0.0, 0.3, 7.0, 120.0])
 def test_spectral_twin_is_the_ou_mean(m, n, t):
-    """Noise-free device: V(t) = x* + expm(−A t)(V0 − x*) (DESIGN 1.2), by scipy's expm."""
+    """Noise-free device: V(t) = x* + expm(−A t)(V0 − x*) (docs/model.md#settling), by scipy's expm."""
     s = random_system(m, n)
     x0 = np.random.default_rng(2).standard_normal(n)
     xs = np.linalg.solve(s.dense(), s.grad)

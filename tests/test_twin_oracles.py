@@ -1,6 +1,6 @@
 """Oracles for the exact OU twin (backend ``twin``); no ngspice needed.
 
-Every stochastic check compares against a closed form (shared/DESIGN.md 1.1–1.2) with a
+Every stochastic check compares against a closed form (docs/model.md#sde, docs/model.md#error-laws) with a
 tolerance k·σ, k ≥ 5, where σ is the standard error of the statistic for the sample size used;
 the derivation is next to each tolerance. Times are in units of τ unless stated otherwise.
 """
@@ -17,7 +17,7 @@ from thermotwin.circuit.design import design, realised_matrix
 from thermotwin.solver.config import initial_state, resolve_grid
 from thermotwin.solver.ou import simulate_realised
 
-K_SIGMA = 5.0   # tolerance in standard errors (STYLE 13: k ≥ 4)
+K_SIGMA = 5.0   # tolerance in standard errors (docs/conventions.md#stochastic-tests: k ≥ 4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,13 +50,13 @@ def spd(d: int, lam: np.ndarray, seed: int) -> np.ndarray:
 
 
 def transient(A: np.ndarray, b: np.ndarray, v0: np.ndarray, t_tau: np.ndarray) -> np.ndarray:
-    """E V(t) = x* + expm(−A t/τ)(V0 − x*) (DESIGN 1.2), shape (n_t, d)."""
+    """E V(t) = x* + expm(−A t/τ)(V0 − x*) (docs/model.md#settling), shape (n_t, d)."""
     x = np.linalg.solve(A, b)
     return np.array([x + scipy.linalg.expm(-A * t) @ (v0 - x) for t in t_tau])
 
 
 def lyapunov(A: np.ndarray, kappa0: float) -> np.ndarray:
-    """Σ with A Σ + Σ Aᵀ = 2κ0 I (τ units; DESIGN 1.1)."""
+    """Σ with A Σ + Σ Aᵀ = 2κ0 I (τ units; docs/model.md#sde)."""
     S = scipy.linalg.solve_continuous_lyapunov(A, 2.0 * kappa0 * np.eye(A.shape[0]))
     S = 0.5 * (S + S.T)
     np.testing.assert_allclose(A @ S + S @ A.T, 2.0 * kappa0 * np.eye(A.shape[0]), rtol=0,
@@ -164,7 +164,7 @@ def test_white_noise_stationary_covariance_nonsymmetric():
     """Sample covariance at a late time against Σ of A Σ + Σ Aᵀ = 2κ0 I for a non-normal A."""
     A = nonsymmetric_5x5()
     _white_covariance_check(A, dt_out_tau=1.0)
-    # The test has power: the symmetric-part shortcut (DESIGN 1.1 warns against it) would fail it.
+    # The test has power: the symmetric-part shortcut (docs/model.md#discretisation warns against it) would fail it.
     Sigma, Sigma_wrong = lyapunov(A, 1e-4), lyapunov(0.5 * (A + A.T), 1e-4)
     assert np.max(np.abs(Sigma_wrong - Sigma) / (K_SIGMA * cov_entry_se(Sigma, 20000))) > 3.0
 
@@ -183,7 +183,7 @@ def test_white_noise_stationary_covariance_coarse_output_grid():
     50.0,
 ])
 def test_ou_transition_covariance_matches_lyapunov_identity(lam_dt):
-    """Deterministic: Qd(Δ) = Σ − Φ Σ Φᵀ with Φ = expm(−MΔ) (DESIGN 1.1), non-normal and SPD drift."""
+    """Deterministic: Qd(Δ) = Σ − Φ Σ Φᵀ with Φ = expm(−MΔ) (docs/model.md#discretisation), non-normal and SPD drift."""
     from thermotwin.solver.ou import ou_transition
 
     for A in (nonsymmetric_5x5(), spd(4, np.array([0.5, 0.9, 1.4, 2.5]), seed=5)):
@@ -297,7 +297,7 @@ def _many_averages(p: tt.Problem, spec, settle: float, T: float, dt: float, n_ba
 
 
 def test_time_average_error_law():
-    """E‖x̄_T − x*‖² = tr Cov(x̄_T) → 2κ0 (τ/T) tr(A⁻²) (DESIGN 1.2), and predict_for agrees."""
+    """E‖x̄_T − x*‖² = tr Cov(x̄_T) → 2κ0 (τ/T) tr(A⁻²) (docs/model.md#time-average), and predict_for agrees."""
     lam = np.array([0.5, 0.8, 1.3, 2.0])
     A = spd(4, lam, seed=9)
     p = tt.Problem(A, np.array([1.0, 0.5, -0.5, 0.25]))
@@ -321,7 +321,7 @@ def test_time_average_error_law():
     assert pred.window[-1] / (pred.times[1] - pred.times[0]) == pytest.approx(T / dt, rel=1e-9)
     assert (pred.running_noise[-1] * np.linalg.norm(p.x_exact)) ** 2 == pytest.approx(expect, rel=1e-8)
     assert pred.running_bias[-1] <= 1e-12
-    # DESIGN's asymptote 2κ0(τ/T)tr(A⁻²): the finite-T correction is −Σ_k (1 − e^{−λ_k T})/(λ_k T) per
+    # the asymptote of docs/model.md#error-laws 2κ0(τ/T)tr(A⁻²): the finite-T correction is −Σ_k (1 − e^{−λ_k T})/(λ_k T) per
     # mode, at most 1/(λmin T) = 1 % here; so the measured value must sit within 5σ + disc + 1 % of it.
     asym = 2 * kappa0 / T * np.trace(np.linalg.inv(A @ A))
     assert abs(expect - asym) <= asym / (lam.min() * T)
@@ -329,7 +329,7 @@ def test_time_average_error_law():
 
 
 def test_time_average_residual_covariance_nonsymmetric():
-    """Cov(A x̄_T − b) = A Cov(x̄_T) Aᵀ ≈ 2κ0 (τ/T) I whatever A is (DESIGN 1.2), here non-normal A."""
+    """Cov(A x̄_T − b) = A Cov(x̄_T) Aᵀ ≈ 2κ0 (τ/T) I whatever A is (docs/model.md#residual), here non-normal A."""
     A = nonsymmetric_4x4()
     b = np.array([1.0, -2.0, 0.5, 1.5])
     p = tt.Problem(A, b)

@@ -1,4 +1,4 @@
-"""Command line: a thin shell over the library (shared/STYLE.md 19).
+"""Command line: a thin shell over the library (docs/conventions.md#cli).
 
 ``main(argv) -> int``; every error the library raises on purpose becomes one line on stderr and a
 non-zero exit, never a traceback.

@@ -1,4 +1,4 @@
-"""One exception hierarchy for the whole project (shared/STYLE.md 12).
+"""One exception hierarchy for the whole project (docs/conventions.md#errors).
 
 ``ValueError`` and ``KeyError`` are raised for bad values and unknown keys; the project's own
 errors derive from :class:`ThermotwinError` so the CLI can turn every one of them into a one-line

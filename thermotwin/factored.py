@@ -8,7 +8,7 @@
   problem (see :func:`~thermotwin.solver.factored.synthetic_factored`).
 * ``thermotwin factored-bench --n 100000 --r 640`` — wall time and peak memory of one run.
 
-Heavy modules are imported inside the functions (shared/STYLE.md 16).
+Heavy modules are imported inside the functions (docs/conventions.md#lazy-imports).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def safe_name(text: str, default: str = "problem") -> str:
 class Problem:
     """A x = b with A (d×d, real, every eigenvalue with positive real part) and b (d,).
 
-    The analog solver's SDE (shared/DESIGN.md 1.1) is dV = −(1/τ)(A V − b) dt + sqrt(2κ0/τ) dW; its
+    The analog solver's SDE (docs/model.md#sde) is dV = −(1/τ)(A V − b) dt + sqrt(2κ0/τ) dW; its
     fixed point is x* = A⁻¹b. Construction validates shape, finiteness and stability and raises
     :class:`InputError` / :class:`UnstableMatrixError` with a message that says what to change.
 

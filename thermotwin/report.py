@@ -1,4 +1,4 @@
-"""Accuracy-versus-time report: measured (twin and SPICE), predicted (DESIGN 1.2) and the floor.
+"""Accuracy-versus-time report: measured (twin and SPICE), predicted (docs/model.md#error-laws) and the floor.
 
 Writes ``report.png``, ``report.csv``, ``summary.txt`` and ``summary.json`` into a directory.
 matplotlib is imported only here, inside the function that draws.

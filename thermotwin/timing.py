@@ -1,4 +1,4 @@
-"""Per-iteration timing model of TNGD (shared/DESIGN.md 4; TNGD Sec. 4.1, App. C) and its CLI.
+"""Per-iteration timing model of TNGD (docs/timing.md#timing; TNGD Sec. 4.1, App. C) and its CLI.
 
 One TNGD iteration on the scaled-up Appendix C circuit moves, over a digital link of
 ``link_gbps`` Gb/s at ``bits`` bits per value:
@@ -103,7 +103,7 @@ def _check_sizes(n_params, batch, d_z) -> tuple[int, int]:
 
 
 def transfer_seconds(n_params: int, b_dz: int, bits: int = PAPER_BITS, link_gbps: float = PAPER_LINK_GBPS) -> float:
-    """bits·(2N + b·d_z(b·d_z + 2N)) / rate: DAC + ADC + resistor programming (DESIGN 4)."""
+    """bits·(2N + b·d_z(b·d_z + 2N)) / rate: DAC + ADC + resistor programming (docs/timing.md#derived)."""
     return bits * (2 * n_params + b_dz * (b_dz + 2 * n_params)) / (link_gbps * 1e9)
 
 

@@ -2,8 +2,8 @@
 
 For each non-ideality alone and all together, and each d, simulate the same board with the twin
 and with ngspice (same PWL noise path) and record the pathwise maximum deviation (as a fraction
-of the signal range) and the relative difference of the time-averaged solutions. Targets
-(issue 4): ≤ 1 % and ≤ 0.5 %.
+of the signal range) and the relative difference of the time-averaged solutions. Targets:
+≤ 1 % and ≤ 0.5 %.
 """
 
 from __future__ import annotations

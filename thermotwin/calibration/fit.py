@@ -1,4 +1,4 @@
-"""Fit the OU model dV = −M (V − x*) dt + sqrt(D) dW to a trace (shared/DESIGN.md 1.2, STYLE 11).
+"""Fit the OU model dV = −M (V − x*) dt + sqrt(D) dW to a trace (docs/model.md#error-laws, docs/conventions.md#calibration).
 
 Exact discrete-time maximum likelihood: sampled at Δt the process is the VAR(1)
 V_{k+1} = Φ V_k + c + ε_k, Φ = expm(−M Δt), c = (I − Φ) x*, ε ~ N(0, Σ_ε) with
@@ -8,7 +8,7 @@ M = −logm(Φ)/Δt, x* = (I − Φ)⁻¹ c, Σ from the discrete Lyapunov equat
 D = M Σ + Σ Mᵀ. Standard errors come from the asymptotic law of the regression coefficients,
 vec(B) ~ N(vec(B̂), Σ_ε ⊗ (ZᵀZ)⁻¹), pushed through these maps by parametric bootstrap.
 
-Caveat (DESIGN 3): sampling faster than the noise is white biases M (TRNOISE is linearly
+Caveat (docs/calibration.md#sampling): sampling faster than the noise is white biases M (TRNOISE is linearly
 interpolated; PWL/ZOH noise is white only at its own step). Sample at several noise steps (the
 ``dt`` argument) and read the residual-whiteness diagnostics.
 """
@@ -34,7 +34,7 @@ CALIB_FORMAT = "thermotwin-calibration/1"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Frozen, JSON-serialisable fit (the ``calib.json`` contract; keys as in issue 5)."""
+    """Frozen, JSON-serialisable fit (the ``calib.json`` contract)."""
 
     format: str
     version: str
@@ -245,7 +245,7 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
     white = whiteness(E)
     if not white["white"]:
         warn.append("residuals are not white (Ljung–Box): the sampling interval is probably shorter than the "
-                    "correlation time of the noise; refit with a larger --dt (DESIGN 3)")
+                    "correlation time of the noise; refit with a larger --dt (docs/calibration.md#sampling)")
     nx = float(np.linalg.norm(x))
     settle = {}
     for tol in SETTLE_TOLS:

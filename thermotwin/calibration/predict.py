@@ -1,4 +1,4 @@
-"""Predicted solve accuracy versus time from a (realised or calibrated) OU model (shared/DESIGN.md 1.2).
+"""Predicted solve accuracy versus time from a (realised or calibrated) OU model (docs/model.md#error-laws).
 
 For dV/dt = −M V + f + noise of diffusion Q, with x_b = M⁻¹f the board's fixed point, x* the true
 solution and δ0 = V0 − x_b:

@@ -3,7 +3,7 @@
 :func:`draw_boards` gives, board by board, exactly what ``realised_matrix(design(problem,
 spec.replace(board_seed=s), mapping), spec)`` gives (same seed streams, same order of draws, same
 formulas), but vectorised: the nominal design is done once and only the static tolerance draw
-(shared/DESIGN.md 1.4, STYLE 6) differs between boards. With stochastic rounding the programming
+(docs/nonideal.md#nonideal, docs/conventions.md#seeds) differs between boards. With stochastic rounding the programming
 itself differs per board, so the boards are designed one by one and stacked.
 
 Cost: O(B·d²) memory and time plus one SeedSequence and (d² + 6d) normals per board.

@@ -1,4 +1,4 @@
-"""Matrix ↔ components: :func:`design` and :func:`realised_matrix` (shared/STYLE.md 3, DESIGN 1.3).
+"""Matrix ↔ components: :func:`design` and :func:`realised_matrix` (docs/conventions.md#design-pair, docs/circuit.md#cell).
 
 ``design`` maps a problem onto the Appendix C integrator array of a given :class:`HardwareSpec`:
 it picks the conductance scale s (g = s/R0, τ = C/g), one resistor R_ij = 1/(g|A_ij|) per non-zero
@@ -246,7 +246,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
 
 
 def realised_matrix(values: ComponentValues, spec: HardwareSpec) -> Realised:
-    """What the board computes, including finite op-amp gain A0 and input offset (DESIGN 1.4).
+    """What the board computes, including finite op-amp gain A0 and input offset (docs/nonideal.md#gain).
 
     With finite A0 the summing node sits at v_s = V_os − V_i/A0, so node i obeys
         C_i (1 + 1/A0) dV_i/dt = −Σ_j σ_ij src_j/R_ij − V_in,i/R_in,i − V_n,i/R_n,i

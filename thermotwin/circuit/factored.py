@@ -1,6 +1,6 @@
-"""The scaled-up TNGD board (three arrays J_f, H_L, J_fᵀ; shared/DESIGN.md 1.3) and what it computes.
+"""The scaled-up TNGD board (three arrays J_f, H_L, J_fᵀ; docs/circuit.md#factored) and what it computes.
 
-Topology (DESIGN 1.3, "scaled-up TNGD form"): a memoryless inverting summing stage per row of J_f
+Topology (docs/circuit.md#factored, "scaled-up TNGD form"): a memoryless inverting summing stage per row of J_f
 computes y = J₁ V, a second one per row of H_L computes z = H' y, and the J_fᵀ array feeds z into the
 N integrators' summing nodes, next to the damping resistor 1/(gλ), the DAC input resistor and the
 noise resistor. b·d_z(b·d_z + 2N) programmable resistors: J₁ and J₂ = J_fᵀ are two physical arrays.
@@ -8,7 +8,7 @@ noise resistor. b·d_z(b·d_z + 2N) programmable resistors: J₁ and J₂ = J_f�
 Signs are carried by inverters (one per integrator, n_i = −V_i, and one per stage output,
 ny_k = −y_k, nz_m = −z_m). Every stage is inverting, so a positive entry of J₁ or H' is fed from
 the inverted signal (n_j, ny_k) and a negative one from the signal itself; the J_fᵀ array feeds
-the integrators' summing nodes like the dense array (DESIGN 1.3): from z_m for a positive entry,
+the integrators' summing nodes like the dense array (docs/circuit.md#cell): from z_m for a positive entry,
 from nz_m for a negative one. :mod:`thermotwin.circuit.factored_netlist` writes this circuit.
 
 Non-idealities (``HardwareSpec`` fields; 0/None is ideal):
@@ -25,7 +25,7 @@ Non-idealities (``HardwareSpec`` fields; 0/None is ideal):
   r_min (the two J arrays and λ share the integrator's scale).
 * ``opamp.gain`` A0: each summing stage's gain becomes 1/(1 + (1 + Σ|row|)/A0) (a row scaling of J₁
   and H', keeps the factored form), each inverter's 1/(1 + 2/A0) (on the entries it feeds); at the
-  integrators the leak g_tot,i/(g·A0) (DESIGN 1.4) adds a per-node diagonal term and τ scales by
+  integrators the leak g_tot,i/(g·A0) (docs/nonideal.md#gain) adds a per-node diagonal term and τ scales by
   (1 + 1/A0). All exact for static op-amps.
 * ``c_tolerance``: C_i = C(1 + t_c z): row i of the drift and its noise scale by C/C_i.
 * ``dac_bits`` on g, ``adc_bits``/``adc_rate_hz`` at read-out (applied by the solver).
@@ -244,7 +244,7 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
     # the resistors, before any gain folding below
     col_abs_J2 = _col_abs_sum(J2) if (inv_a0 > 0 or gbw_on) else None
     if inv_a0 > 0:
-        # Static op-amps of gain A0 (exact, shared/DESIGN.md 1.4): a summing stage with feedback
+        # Static op-amps of gain A0 (exact, docs/nonideal.md#gain): a summing stage with feedback
         # conductance g_f and inputs g_k gives −(Σ g_k v_k/g_f)/(1 + (1 + Σ g_k/g_f)/A0); a unit
         # inverter −1/(1 + 2/A0). Entries fed from an inverter (see Signs above) carry that factor.
         gam1 = 1.0 / (1.0 + (1.0 + yg * _row_abs_sum(J1)) * inv_a0)       # noise gain 1 + Σ g_j/g_f

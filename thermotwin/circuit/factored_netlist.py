@@ -1,4 +1,4 @@
-"""Netlist text for the scaled-up TNGD board: three resistor arrays J_f, H_L, J_fᵀ (shared/DESIGN.md 1.3).
+"""Netlist text for the scaled-up TNGD board: three resistor arrays J_f, H_L, J_fᵀ (docs/circuit.md#factored).
 
 The dense Appendix C array needs N² programmable resistors for F = λI + J_fᵀ H_L J_f. The paper's
 scaled-up form (its Appendix C, "b·d_z(b·d_z + 2N) resistors") computes the product in stages:
@@ -47,7 +47,7 @@ from .opamp import OpAmpParams
 from .spec import IDEAL_SPICE_GAIN, HardwareSpec
 
 #: Largest N·r + r² (programmable resistors / 2) rendered without ``max_resistors``: SPICE is the
-#: validation oracle for small boards (DESIGN 3), a netlist of this size is already ~100 MB.
+#: validation oracle for small boards (docs/noise.md#dense-cost), a netlist of this size is already ~100 MB.
 DEFAULT_MAX_RESISTORS = 2_000_000
 
 
@@ -116,7 +116,7 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     L.append(f"* t_end={fmt(grid.t_end_s)} s  dt_out={fmt(grid.dt_out_s)} s  noise_step={fmt(grid.noise_step_s)} s")
     L.append(f"* op-amps: {2 * N + 4 * r} (N integrators + N inverters + 2r stages + 2r inverters); "
              f"programmable resistors: {n_prog} (r(r + 2N) = {r * (r + 2 * N)})")
-    L.append("* conventions: shared/DESIGN.md 1.3; V_i = v(o{i}); y = J1 V at y{k}; z = H y at z{m}"
+    L.append("* conventions: docs/circuit.md#cell; V_i = v(o{i}); y = J1 V at y{k}; z = H y at z{m}"
              + ("" if yg == 1 else f"; stage gains y_gain={fmt(yg)} and 1/y_gain"))
     L.append(f"* op-amp macromodel (circuit/opamp.py): A0={'ideal' if not math.isfinite(op.a0) else fmt(op.a0)}"
              f" GBW={spec.opamp.gbw_hz if not probe else None} Hz rails={spec.opamp.v_sat_v} V "

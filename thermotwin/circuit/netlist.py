@@ -1,4 +1,4 @@
-"""Netlist text for the Appendix C integrator array (shared/DESIGN.md 1.3, STYLE 7).
+"""Netlist text for the Appendix C integrator array (docs/circuit.md#cell, docs/conventions.md#netlists).
 
 :func:`render_netlist` is pure: the same problem, spec, mapping, simulation config and seed give
 the same text byte for byte. Writing files and running ngspice live in
@@ -103,7 +103,7 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
              f"board_seed={spec.board_seed}")
     L.append(f"* t_end={fmt(grid.t_end_s)} s  dt_out={fmt(grid.dt_out_s)} s  "
              f"noise_step={fmt(grid.noise_step_s)} s")
-    L.append("* conventions: shared/DESIGN.md 1.3; V_i = v(o{i}); n{i} = -V_i")
+    L.append("* conventions: docs/circuit.md#cell; V_i = v(o{i}); n{i} = -V_i")
     L.append("")
     L.append(f"* op-amp macromodel (circuit/opamp.py): A0={'ideal' if not np.isfinite(op.a0) else fmt(op.a0)}"
              f" GBW={spec.opamp.gbw_hz} Hz rails={spec.opamp.v_sat_v} V slew={spec.opamp.slew_v_per_s} V/s"
@@ -201,7 +201,7 @@ _ZOH_CACHE: dict = {}
 
 
 def _noise_source(i: int, spec: HardwareSpec, grid, tau: float, kind: str, seed: int, d: int) -> list[str]:
-    """Voltage source Vn{i} driving Rn{i}: V_n = −R0·C·u (u: forcing on dV/dt, DESIGN 1.3)."""
+    """Voltage source Vn{i} driving Rn{i}: V_n = −R0·C·u (u: forcing on dV/dt, docs/circuit.md#noise-source)."""
     q = 2.0 * spec.kappa0_v2 / tau                 # white-noise intensity on V, V²/s
     volts_per_forcing = spec.r0_ohm * spec.c_farad  # V_n / u
     if kind == "none" or spec.kappa0_v2 == 0:

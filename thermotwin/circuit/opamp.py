@@ -1,4 +1,4 @@
-"""The op-amp macromodel, written once (shared/STYLE.md 9, DESIGN 1.4).
+"""The op-amp macromodel, written once (docs/conventions.md#macromodel, docs/nonideal.md#nonideal).
 
 One model feeds both the SPICE primitives (:func:`spice_lines`) and the twin's vector field
 (:class:`OpAmpParams`, used by :mod:`thermotwin.solver.circuit_field`):

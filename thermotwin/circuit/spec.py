@@ -1,4 +1,4 @@
-"""``HardwareSpec``: the single source of truth for what the board is (shared/STYLE.md 1, 4).
+"""``HardwareSpec``: the single source of truth for what the board is (docs/conventions.md#spec, docs/conventions.md#knobs).
 
 Every non-ideality is its own field; ``0``/``None`` means ideal, so :meth:`HardwareSpec.ideal` is
 a test oracle. Specs round-trip through JSON; unknown keys raise ``KeyError`` naming the key.
@@ -16,7 +16,7 @@ from typing import Any
 from ..fingerprint import json_digest
 
 #: Gain used for the SPICE op-amp when the spec says ideal (``opamp.gain = None``). The leak it
-#: adds to A_ii, g_tot/(g·A0) (shared/DESIGN.md 1.4), is ~1e-8 for the matrices we test; the twin
+#: adds to A_ii, g_tot/(g·A0) (docs/nonideal.md#gain), is ~1e-8 for the matrices we test; the twin
 #: treats the ideal op-amp as exact.
 IDEAL_SPICE_GAIN = 1e9
 
@@ -44,7 +44,7 @@ def _check_bits(name: str, value) -> None:
 
 @dataclass(frozen=True, slots=True)
 class OpAmpSpec:
-    """Op-amp macromodel parameters (shared/DESIGN.md 1.4); ``None`` means ideal.
+    """Op-amp macromodel parameters (docs/nonideal.md#nonideal); ``None`` means ideal.
 
     Attributes:
         gain: DC open-loop gain A0 (V/V).

@@ -1,6 +1,6 @@
 """The exact OU twin batched over boards: one computation for B boards, each with its own drift.
 
-Board k obeys dV = −M_k (V − x*_k) dt + noise of intensity q·diag(g_k²) (shared/DESIGN.md 1.1, with
+Board k obeys dV = −M_k (V − x*_k) dt + noise of intensity q·diag(g_k²) (docs/model.md#sde, with
 M_k, x*_k = M_k⁻¹f_k and g_k from :func:`thermotwin.circuit.boards.draw_boards`). Over one output
 step Δ the exact transition is
 
@@ -61,10 +61,8 @@ def one_blas_thread():
     """Run on one BLAS thread (via threadpoolctl when it is installed; else OPENBLAS_NUM_THREADS decides).
 
     Parallelism comes from worker processes over boards (the sweep's pool sets one BLAS thread per
-    worker too). Measured on the shared 2-core machine: two OpenBLAS threads made the transition of
-    (chunk, 128, 128) stacks 25–160× slower than one (threads spin-waiting around each small GEMM), and
-    even d = 512–1024 GEMMs ran at 12–34 GFLOP/s on two threads against 38–46 on one while other
-    work shared the cores.
+    worker too). On a shared machine two OpenBLAS threads spin-wait around each small GEMM and run
+    slower than one (timings in benchmarks/results/NOTES.md).
     """
     try:
         from threadpoolctl import threadpool_limits

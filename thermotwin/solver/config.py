@@ -11,7 +11,7 @@ from ..problem import Problem
 from ..units import parse_time
 from .noise import NOISE_KINDS
 
-#: Default noise step as a fraction of the fastest time constant τ/λ_max (shared/DESIGN.md 3).
+#: Default noise step as a fraction of the fastest time constant τ/λ_max (docs/noise.md#noise-step).
 NOISE_STEPS_PER_TAU_MIN = 50
 #: Zero-order-hold noise (pwl, trrandom) needs far fewer steps: a mode of rate a driven by ZOH
 #: noise of step h has stationary variance (q/2a)·(2/(ah))·tanh(ah/2) ≈ (q/2a)(1 − (ah)²/12),
@@ -92,7 +92,7 @@ class Grid:
 
 
 def settling_time(problem: Problem, tau_s: float, v0: np.ndarray, tol: float = SETTLE_TOL) -> float:
-    """(τ/λ_min) ln(‖V0 − x*‖/(tol‖x*‖)) — DESIGN 1.2; 0 if already within tol."""
+    """(τ/λ_min) ln(‖V0 − x*‖/(tol‖x*‖)) — docs/model.md#error-laws; 0 if already within tol."""
     x = problem.x_exact
     nx = float(np.linalg.norm(x))
     dist = float(np.linalg.norm(v0 - x))

@@ -1,8 +1,8 @@
-"""The factored TNGD problem at paper scale: F = λI + Jᵀ H J, N up to ~10⁵ (issue 8).
+"""The factored TNGD problem at paper scale: F = λI + Jᵀ H J, N up to ~10⁵.
 
-The scaled-up TNGD circuit (shared/DESIGN.md 1.3, 4) has three resistor arrays J_f (r×N), H_L (r×r)
+The scaled-up TNGD circuit (docs/circuit.md#factored, docs/timing.md#timing) has three resistor arrays J_f (r×N), H_L (r×r)
 and J_fᵀ, with integrators only on the N outputs; its drift is F = λI + Jᵀ H J, the identity plus a
-rank-r term (r = b·d_z). In units of τ (DESIGN 1.1):
+rank-r term (r = b·d_z). In units of τ (docs/model.md#sde):
 
     dV = −(F V − g) dt' + sqrt(2κ0) dW,    stationary law N(F⁻¹g, κ0 F⁻¹).
 
@@ -64,9 +64,9 @@ ETD_TOL = 1e-4
 DENSE_LIMIT = 5000
 #: Default cap on output rows when no --dt-out is given (same as the dense twin).
 DEFAULT_MAX_OUTPUT_POINTS = 4000
-#: OpenBLAS threads used by :func:`run_factored` (None: OpenBLAS's default). One thread: on this
-#: shared 2-core machine a whole N = 10⁵, r = 640 exact run took 2.5 s on one thread and 10.5 s on
-#: two while other work held the cores (threads spin-wait); set None on a dedicated many-core box.
+#: OpenBLAS threads used by :func:`run_factored` (None: OpenBLAS's default). One thread: on a
+#: shared machine threads spin-wait while other work holds the cores (timings in
+#: benchmarks/results/NOTES.md); set None on a dedicated many-core box.
 BLAS_THREADS: int | None = 1
 #: Bytes of normals drawn per chunk.
 NOISE_CHUNK_BYTES = 128 * 2**20

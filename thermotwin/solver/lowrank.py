@@ -1,6 +1,6 @@
 """Exact Ornstein–Uhlenbeck stepping for a drift "scalar + low rank" (the factored TNGD board).
 
-Time is in units of τ throughout (t' = t/τ, shared/DESIGN.md 1.1):
+Time is in units of τ throughout (t' = t/τ, docs/model.md#sde):
 
     dY = −(F Y − f) dt' + sqrt(2κ) dW,      F = λ I + A Bᵀ  (A, B: N×r, r ≪ N).
 
@@ -47,9 +47,8 @@ DOUBLING_THETA = 0.05
 def blas_threads(n: int | None = 1):
     """Limit OpenBLAS to ``n`` threads (None: leave it alone); no-op without threadpoolctl.
 
-    Measured on this shared 2-core machine under load: eigh at k = 640 took 0.05 s on one thread
-    and 0.1–11 s on two (threads spin-waiting while other work holds the cores); a whole N = 10⁵,
-    r = 640 exact run took 2.5 s on one thread against 10.5 s on two.
+    On a shared machine two threads spin-wait while other work holds the cores and run slower
+    than one (timings in benchmarks/results/NOTES.md).
     """
     if n is None:
         yield
@@ -296,7 +295,7 @@ class BasisLowRank:
 
         Q_k by doubling, Q(2t) = Q(t) + Φ(t) Q(t) Φ(t)ᵀ, from t0 = dt/2^j with ‖K t0‖₂ ≤
         DOUBLING_THETA where a 3-point Gauss–Legendre rule is exact to ~1e-14: j+1 small expm and
-        3j k×k products, no Lyapunov solve (Bartels–Stewart is ~10× slower at k = 1280 here).
+        3j k×k products, no Lyapunov solve (Bartels–Stewart is slower; benchmarks/results/NOTES.md).
         """
         k = self.k
         eye = np.eye(k)

@@ -1,4 +1,4 @@
-"""Backend ``ngspice``: run the netlist text in an ``ngspice -b`` subprocess (shared/DESIGN.md 2–3).
+"""Backend ``ngspice``: run the netlist text in an ``ngspice -b`` subprocess (docs/backends.md#backends, docs/noise.md#ngspice).
 
 A subprocess isolates ngspice crashes and lets runs go in parallel. The netlist is written
 atomically into a private working directory; ngspice's ``wrdata`` writes a uniform-grid table
@@ -216,7 +216,7 @@ def measure_drift(text: str, d: int, g_unit: float, b_scale: float, workdir: str
     With the integrators replaced by sources (V(o) forced, summing nodes held at 0 V), KCL gives the
     current the arrays push into s_i as g·(F V − f)_i. So column j of F is (I(e_j) − I(0))/g and
     f = −I(0)/(g·b_scale). This is the ideal-integrator part of the drift: an integrator's own
-    finite-gain leak and capacitor spread are not in it (DESIGN 1.4 adds them per node).
+    finite-gain leak and capacitor spread are not in it (docs/nonideal.md#nonideal adds them per node).
 
     Args:
         text: from ``render_netlist(..., probe=True)`` or ``render_factored_netlist(..., probe=True)``.

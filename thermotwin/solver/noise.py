@@ -1,4 +1,4 @@
-"""Noise streams shared by the twin and the SPICE netlists (shared/STYLE.md 6, DESIGN 2).
+"""Noise streams shared by the twin and the SPICE netlists (docs/conventions.md#seeds, docs/backends.md#backends).
 
 The dynamic noise of a run comes from ``np.random.default_rng(SeedSequence(seed))``; component
 tolerances come from ``spec.board_seed`` in :mod:`thermotwin.circuit.design`, a separate stream,

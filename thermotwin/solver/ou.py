@@ -1,4 +1,4 @@
-"""The exact Ornstein–Uhlenbeck twin (backend ``twin``; shared/DESIGN.md 1.1, 2).
+"""The exact Ornstein–Uhlenbeck twin (backend ``twin``; docs/model.md#sde, docs/backends.md#backends).
 
 The board obeys dV/dt = −M V + f + noise, with M = A_eff/τ and f = b_eff/τ from
 :func:`thermotwin.circuit.realised_matrix`. Two exact discretisations:
@@ -33,7 +33,7 @@ def ou_transition(M: np.ndarray, Q: np.ndarray, dt: float) -> tuple[np.ndarray, 
     """Φ = expm(−M dt) and the transition covariance ∫₀^dt e^{−Ms} Q e^{−Mᵀs} ds.
 
     For stable M (every eigenvalue with positive real part) Qd = Σ − Φ Σ Φᵀ with Σ the Lyapunov
-    solution (DESIGN 1.1), which stays accurate for any step; otherwise Van Loan's block
+    solution (docs/model.md#sde), which stays accurate for any step; otherwise Van Loan's block
     exponential (1978), whose e^{+M dt} block loses precision once ρ(M)·dt exceeds ~20.
 
     Args:

@@ -1,4 +1,4 @@
-"""Backend ``pyspice``: the same netlist text, run in-process by PySpice's shared libngspice (DESIGN 2–3).
+"""Backend ``pyspice``: the same netlist text, run in-process by PySpice's shared libngspice (docs/backends.md#backends, docs/noise.md#install).
 
 The circuit lines that :func:`~thermotwin.circuit.netlist.render_netlist` produces go to ngspice
 unchanged (``NgSpiceShared.load_circuit``); the ``.control`` block is interpreted command by
@@ -40,7 +40,7 @@ LIBRARY_HINT = ("install it with `sudo apt-get install -y libngspice0 libngspice
                 "the -dev package provides the libngspice.so PySpice loads) or set NGSPICE_LIBRARY_PATH "
                 "to the library, e.g. /usr/lib/x86_64-linux-gnu/libngspice.so.0")
 
-#: The message PySpice 1.5 emits for ngspice ≥ 35 (harmless, shared/DESIGN.md 3).
+#: The message PySpice 1.5 emits for ngspice ≥ 35 (harmless, docs/noise.md#install).
 _VERSION_MESSAGE = "Unsupported Ngspice version"
 #: PySpice's logger that echoes every ngspice stderr line (and the version message).
 _PYSPICE_LOGGER = "PySpice.Spice.NgSpice.Shared.NgSpiceShared"

@@ -1,4 +1,4 @@
-"""Backends by name (shared/STYLE.md 10): every one is ``fn(problem, spec, config, mapping) -> SimResult``."""
+"""Backends by name (docs/conventions.md#backend-registry): every one is ``fn(problem, spec, config, mapping) -> SimResult``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``SimResult``: the one result type every backend returns (shared/STYLE.md 10)."""
+"""``SimResult``: the one result type every backend returns (docs/conventions.md#backend-registry)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``thermotwin sweep``: Monte Carlo over noise, component tolerances and options (issue 6).
+"""``thermotwin sweep``: Monte Carlo over noise, component tolerances and options.
 
     thermotwin sweep SWEEP.toml --out DIR [--workers N] [--scheduler tcp://host:port]
                      [--backend twin|ngspice] [--timeout S] [--yes] [--retry-failed] [--json]

@@ -1,7 +1,7 @@
 """Generated test matrices for sweeps over the dimension d and the condition number.
 
 ``spd``: A = Q diag(λ) Qᵀ with Q Haar-random orthogonal and λ_i = cond^(−i/(d−1)), i = 0…d−1, so
-λ_max = 1 (the fastest mode relaxes in τ) and λ_min = 1/cond (settling takes ~cond·τ, DESIGN 1.2);
+λ_max = 1 (the fastest mode relaxes in τ) and λ_min = 1/cond (settling takes ~cond·τ, docs/model.md#settling);
 b ~ N(0, I). Q and b depend only on (matrix_seed, d), so sweeping ``cond`` changes only the spectrum.
 
 ``wishart``: A = G Gᵀ/(2d) + 0.2 I with G ∈ R^(d×2d) standard normal (the TLA benchmark family,

@@ -56,7 +56,7 @@ def _per_board_flop(st, n_out) -> float | None:
 
 def small_batched_sweep(plan: SweepPlan, setups, done: dict, n_outs: dict) -> bool:
     """True when every pending run is batched and all of them together are under POOL_MIN_FLOP:
-    starting worker processes (~1 s each) would then cost more than it saves."""
+    starting worker processes would then cost more than it saves."""
     total = 0.0
     for st in setups:
         todo = sum(1 for b in range(plan.boards) if f"p{st.index}b{b}" not in done)

@@ -1,6 +1,6 @@
 """TNGD in the loop: a real model, its GGN, swappable solver devices and training loops.
 
-Thermodynamic natural gradient descent (Donatella et al., arXiv 2405.13817; shared/DESIGN.md 4)
+Thermodynamic natural gradient descent (Donatella et al., arXiv 2405.13817; docs/timing.md#timing)
 solves (GGN + λI) g̃ = ∇ℓ on an analog device each iteration and steps θ ← θ − η g̃. This
 subpackage holds what the timing validation (:mod:`thermotwin.timing`) needs around the twin:
 
@@ -11,7 +11,7 @@ subpackage holds what the timing validation (:mod:`thermotwin.timing`) needs aro
 * :mod:`.train`   — Adam, NGD and TNGD loops with measured digital time and modelled analog time.
 * :mod:`.costs`   — NGD / NGD-CG / NGD-Woodbury per-iteration costs measured on this machine.
 * :mod:`.paper_scale` — the analog-time curves and TNGD training at N ≈ 10⁴–10⁵ with the factored
-  twin (:class:`.device.FactoredTwin`) as the device (issue 8).
+  twin (:class:`.device.FactoredTwin`) as the device.
 * :mod:`.validate` — ``thermotwin validate-timing``: claims, verdicts, plots, report.
 
 Nothing here is imported by ``import thermotwin``.

@@ -1,7 +1,7 @@
 """Is the analog time enough? g̃(t) against the exact natural gradient on real GGN matrices.
 
-For A = GGN + λI and the device started at V0 = ∇ℓ (DESIGN 4), the ideal circuit's mean error is
-E V(t) − x* = e^{−At/τ}(V0 − x*) (DESIGN 1.2), mode by mode e^{−a_k t/τ}. GGN is rank ≤ b(d_z − 1),
+For A = GGN + λI and the device started at V0 = ∇ℓ (docs/timing.md#update), the ideal circuit's mean error is
+E V(t) − x* = e^{−At/τ}(V0 − x*) (docs/model.md#error-laws), mode by mode e^{−a_k t/τ}. GGN is rank ≤ b(d_z − 1),
 so most of A's spectrum sits at or just above λ: those modes relax at rate ≈ λ/τ, i.e. need
 ~(1/λ)·ln(1/ε) τ to reach a relative error ε — 230 τ for ε = 0.1 at λ = 0.01 — and they carry most
 of the natural gradient, because (GGN + λI)⁻¹ amplifies exactly those directions by up to 1/λ.

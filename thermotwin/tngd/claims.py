@@ -1,4 +1,4 @@
-"""Verdicts on the TNGD paper's claims (shared/DESIGN.md 4) and the Markdown report.
+"""Verdicts on the TNGD paper's claims (docs/timing.md#claims) and the Markdown report.
 
 Each claim is ``{"id", "claim", "paper", "ours", "verdict", "why"}`` with verdict one of
 ``holds`` / ``does not hold`` / ``cannot tell``. The rules are fixed here, before looking at numbers:
@@ -72,7 +72,7 @@ def evaluate(m: dict) -> list[dict]:
         "claim": "Transfer per iteration = 16·(2N + b·d_z(b·d_z + 2N))/50e9 s ≈ 4.2 / 12.4 / 41.2 ms at "
                  "N = 1e4 / 3e4 / 1e5, b·d_z = 640",
         "paper": "16 bit, 50 Gb/s, DAC and ADC of N values; the b·d_z(b·d_z + 2N) resistor programming is not "
-                 "stated separately (DESIGN 4 derives 4.2 / 12.4 / 41.2 ms)",
+                 "stated separately (docs/timing.md#derived derives 4.2 / 12.4 / 41.2 ms)",
         "ours": " / ".join(_ms(r["transfer_s"]) for r in rows10)
                 + f"; resistor programming is {rows10[0]['program_fraction_of_transfer']:.2%} of it "
                 f"(DAC + ADC alone {rows10[0]['dac_s'] * 2e6:.3g} µs at N = 1e4); at d_z = 20 (b·d_z = 1280): "
@@ -142,7 +142,7 @@ def evaluate(m: dict) -> list[dict]:
         t5 = _finals(runs, lab5)
         verdict, rel = _same(t50, ngd)
         _, rel5 = _same(t5, ngd)
-        start = ("V0 = ∇ℓ at every iteration (DESIGN 4)" if mode == "reset" else
+        start = ("V0 = ∇ℓ at every iteration (docs/timing.md#update)" if mode == "reset" else
                  "warm start: the device is never reset, each iteration starts from the last state")
         out.append({
             "id": f"fifty_tau_training_{mode}",
@@ -319,7 +319,7 @@ def _curve_text(c: dict) -> str:
 
 
 def paper_scale_claims(ps: dict) -> list[dict]:
-    """Claims re-checked at the paper's model size with the factored twin (issue 8)."""
+    """Claims re-checked at the paper's model size with the factored twin."""
     out = []
     curves = ps["curves"]
     e50 = [c["summary"]["closed_form"]["at_50tau"] for c in curves]
@@ -391,7 +391,7 @@ def report_markdown(m: dict, claims: list, figures: dict) -> str:
         f"Mode: {'quick' if m['quick'] else 'full'}; wall time {m['wall_s']:.0f} s on this machine "
         f"(single-threaded BLAS and torch, float64). Model: tanh MLP {tuple(m['sizes'])} on scikit-learn's digits "
         f"(1797 images of 8×8 pixels, 80/20 train/test split), b = 64, λ = 0.01, η = 0.01, {s['n_iter']} iterations, {m['n_seeds']} seeds. "
-        "Paper: Donatella et al., arXiv 2405.13817 (DESIGN 4).",
+        "Paper: Donatella et al., arXiv 2405.13817 (docs/timing.md#timing).",
         "",
         _paper_sentence(m) + ".",
         "",
@@ -490,7 +490,7 @@ def _paper_sentence(m: dict) -> str:
 
 
 def paper_scale_markdown(ps: dict | None) -> list[str]:
-    """The report's paper-scale section (issue 8)."""
+    """The report's paper-scale section."""
     from .paper_scale import sizes_sentence
 
     lines = ["", "## Paper scale: the factored twin as the device (issue 8)", "", sizes_sentence(ps) + ".", ""]

@@ -7,7 +7,7 @@ of b = 64 we time, as the minimum over ``repeats`` runs:
 * ``jac_s``      — ∇ℓ, the per-sample Jacobians J_f (closed form for the one-hidden-layer MLP) and
   H_L: the digital work every GGN method needs, and all that TNGD does digitally (the device is
   programmed with J_f and H_L); ``jac_autodiff_s`` is J_f alone by torch.func vmap(jacrev)
-  (generic, slower here);
+  (generic, slower);
 * the solve terms, each including ``factor_s`` (U = [R_i J_i/√b], H_L = RᵀR; O(b d_z² N)):
 * ``dense_s``    — NGD's solve: G = UᵀU (O(b d_z N²)), Cholesky of G + λI (O(N³)), two triangular solves;
 * ``cg_s``       — NGD-CG: c = 200 conjugate-gradient iterations with G v = Uᵀ(U v) (O(c·b·d_z·N));

@@ -1,4 +1,4 @@
-"""TNGD at the paper's model size (N ≈ 10⁴–10⁵) with the factored twin as the device (issue 8).
+"""TNGD at the paper's model size (N ≈ 10⁴–10⁵) with the factored twin as the device.
 
 A one-hidden-layer tanh MLP on scikit-learn's digits widened to ~N parameters
 (:func:`.model.hidden_for_params`: N = 9 985 at h = 133, 30 010 at h = 400, 99 985 at h = 1 333),

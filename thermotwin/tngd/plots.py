@@ -39,7 +39,7 @@ def draw_all(m: dict, out: Path) -> dict:
 
 
 def fig_paper_scale(ps: dict, out: Path) -> dict:
-    """Paper scale (issue 8): analog-time curves at each N and TNGD training with the factored twin."""
+    """Paper scale: analog-time curves at each N and TNGD training with the factored twin."""
     plt = _plt()
     tr = ps.get("training")
     fig, axes = plt.subplots(1, 2 if tr else 1, figsize=(13 if tr else 7.5, 5.2), squeeze=False)

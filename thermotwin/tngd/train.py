@@ -7,7 +7,7 @@ One iteration (batch b drawn from the seed's batch stream, the same sequence for
   or Woodbury, O(N (b·d_z)²) — the only exact NGD that fits at N ~ 10⁴–10⁵); θ ← θ − η g̃.
 * ``tngd``: ∇ℓ, J_f, H_L on the digital side; g̃ = the device state after t = ``t_tau``·τ0 on
   (GGN + λI, ∇ℓ); θ ← θ − η g̃. Start state (``start``):
-  ``"grad"`` — V0 = ∇ℓ (DESIGN 4: t = 0 is SGD, t → ∞ is NGD);
+  ``"grad"`` — V0 = ∇ℓ (docs/timing.md#update: t = 0 is SGD, t → ∞ is NGD);
   ``"warm"`` — V0 = the device's state when it is reprogrammed (the previous estimate, possibly
   evolved further during the delay).
 

@@ -9,13 +9,13 @@ Steps (each writes its raw numbers into DIR/summary.json):
 4. training (:mod:`.train`): Adam, NGD, TNGD for t ∈ {5, 10, 20, 50}τ (device reset to ∇ℓ, and warm
    started), t_d ∈ {0, 0.2, 1}τ at 5τ (warm), κ0 ∈ {0, 0.001, 0.01, 0.1} at τ (warm; 0 and 0.1 also
    reset), several seeds;
-4b. paper scale (:mod:`.paper_scale`, issue 8): the digits MLP widened to N ≈ 10⁴ (and 10⁵ in full
+4b. paper scale (:mod:`.paper_scale`): the digits MLP widened to N ≈ 10⁴ (and 10⁵ in full
    mode, ``--paper-sizes``) with the factored twin as the device: the analog-time curves (ideal,
    κ0, realistic board) and a TNGD training run against NGD (Woodbury) and Adam;
 5. verdicts (:mod:`.claims`), plots (:mod:`.plots`), DIR/claims.json and DIR/report.md.
 
-All measurements run single-threaded (one BLAS and one torch thread): on a shared 2-core machine
-multi-threaded timings of these small kernels varied by 10× between runs; one thread is reproducible.
+All measurements run single-threaded (one BLAS and one torch thread): multi-threaded timings of
+these small kernels vary widely between runs on a shared machine (benchmarks/results/NOTES.md).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Settings:
     kappa_study: float
     gbw_in_noisy: bool
     repeats: int
-    # paper scale (issue 8): curve sizes (N targets), training at the smallest of them
+    # paper scale: curve sizes (N targets), training at the smallest of them
     paper_sizes: tuple = ()
     paper_iters: int = 0
     paper_seeds: int = 1
