@@ -216,7 +216,7 @@ def test_same_table_on_any_number_of_workers(tmp_path, capsys, monkeypatch):
     s = json.loads(stdout)
     assert code == 0 and s["workers"] == 2 and s["tasks"] == 8       # 4 points × 2 batches of 2 boards
     b = tmp_path / "w2"
-    # exact: determinism, the same runs on 1 or 2 worker processes of one machine (the product's claim)
+    # exact: determinism, the same runs on 1 or 2 worker processes of one machine (both files)
     assert table(a / "results.csv") == table(b / "results.csv")
     assert (a / "error_vs_time.csv").read_text() == (b / "error_vs_time.csv").read_text()
 

@@ -306,7 +306,7 @@ def test_stage_lags_of_the_paper_board():
     J, _ = s.three_arrays()
     ng = 1 + np.abs(J).sum(axis=1).max()
     rows = stage_lags(s)
-    assert [r["gbw_hz"] for r in rows] == list(STAGE_LAG_GBW_HZ)
+    assert [r["gbw_hz"] for r in rows] == list(STAGE_LAG_GBW_HZ)   # exact: the constants passed through
     for r in rows:
         assert r["noise_gain_J_max"] == pytest.approx(ng, rel=1e-12)
         assert r["J_stage_lag_tau"] == pytest.approx(ng / (2 * np.pi * r["gbw_hz"] * 1e-6), rel=1e-12)
