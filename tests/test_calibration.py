@@ -174,11 +174,11 @@ def test_raw_node_selection_glob_regex_default(ngspice_run):
     glob = read_trace(raw, "v(o*)")
     rex = read_trace(raw, r"re:v\(o[0-9]+\)")
     assert glob.names == rex.names == ("v(o0)", "v(o1)", "v(o2)")
-    np.testing.assert_array_equal(glob.values, rex.values)
+    np.testing.assert_array_equal(glob.values, rex.values)   # exact: the same columns of one raw file, copied
     assert read_trace(raw, "V(O*)").names == glob.names                  # case-insensitive
     two = read_trace(raw, "v(o0), v(o2)")                                 # several patterns
     assert two.names == ("v(o0)", "v(o2)")
-    np.testing.assert_array_equal(two.values, glob.values[:, [0, 2]])
+    np.testing.assert_array_equal(two.values, glob.values[:, [0, 2]])   # exact: column selection
     with pytest.raises(tt.InputError, match="no column matches"):
         read_trace(raw, "v(zz*)")
 
@@ -190,9 +190,9 @@ def test_raw_nonuniform_times_are_linearly_interpolated(ngspice_run):
     assert steps.max() > 10 * steps.min()                                   # ngspice's own time steps
     dt = 1e-7
     u = uniform(tr, dt)
-    assert "linear interpolation" in u.resampled and f"{dt:g}" in u.resampled
+    assert "linear interpolation" in u.resampled and f"{dt:g}" in u.resampled   # exact: input dt, same format
     np.testing.assert_allclose(np.diff(u.times), dt, rtol=1e-9)
-    assert u.times[0] == tr.times[0] and u.times[-1] <= tr.times[-1]
+    assert u.times[0] == tr.times[0] and u.times[-1] <= tr.times[-1]   # exact: grid t0 + dt·k, k = 0
     for k in range(tr.d):
         expect = np.interp(u.times, tr.times, tr.values[:, k])
         np.testing.assert_allclose(u.values[:, k], expect, rtol=0, atol=1e-15)
@@ -230,7 +230,7 @@ def test_nonuniform_csv_resampling_is_exact_on_linear_data(tmp_path):
     t2 = np.arange(100) * 1e-7
     tr2 = Trace(t2, np.column_stack([np.sin(t2 * 1e6)]), ("x",), "u")
     u2 = uniform(tr2, 3e-7)
-    np.testing.assert_array_equal(u2.values, tr2.values[::3])
+    np.testing.assert_array_equal(u2.values, tr2.values[::3])   # exact: a slice, no interpolation
     assert "every 3" in u2.resampled
 
 
@@ -261,7 +261,7 @@ def calib_file(tmp_path_factory):
     np.savetxt(wd / "a.csv", A, delimiter=",")
     res = tt.simulate(tt.Problem(A, np.ones(2)), tt.HardwareSpec(),
                       tt.SimConfig(t_end="1000tau", dt_out="0.5tau", seed=2))
-    assert res.b_scale == 1.0
+    assert res.b_scale == 1.0   # exact: the literal 1.0 of design's no-scaling branch
     (wd / "trace.csv").write_text(res.trace_csv())
     code = cli.main(["calibrate", str(wd / "trace.csv"), "--matrix", str(wd / "a.csv"),
                      "-o", str(wd / "calib.json")])
@@ -413,7 +413,7 @@ def test_bad_input_is_one_line(make, calib_file, tmp_path, capsys):
 def test_calibration_json_round_trip(calib_file):
     cal = Calibration.load(calib_file / "calib.json")
     again = Calibration.from_json(cal.to_json())
-    assert again == cal
+    assert again == cal   # exact: JSON writes floats by repr, which reads back to the same double
     assert cal.d == 2 and cal.nodes == ["v0", "v1"] and cal.nominal is not None
 
 
@@ -648,6 +648,7 @@ def test_time_to_tolerance_is_monotone_and_infinite_below_the_floor(exact_calibr
     pred, _ = predict_from_calibration(cal, 100e-6)
     floor = pred.floor
     assert 1e-3 < floor < 0.02
+    # exact: math.inf is the sentinel returned below the floor (10 % and 50 % margins to the decision)
     assert time_to_tolerance(cal, 0.9 * floor) == math.inf
     assert time_to_tolerance(cal, 0.5 * floor) == math.inf
     tols = floor * np.array([1.3, 1.6, 2.0, 3.0, 5.0, 10.0])
@@ -743,7 +744,7 @@ def test_run_twin_calibrated_has_the_fitted_stationary_law(fitted_nonsym, noise)
     sd = np.sqrt((np.outer(np.diag(Sigma), np.diag(Sigma)) + Sigma ** 2) / ns)
     assert np.max(np.abs(S_hat - Sigma) / sd) <= 4.5
     assert np.max(np.abs(X.mean(axis=0) - cal.x_star) / np.sqrt(np.diag(Sigma) / ns)) <= 4.5
-    assert res.b_scale == 1.0 and res.tau_s == cal.tau_s
+    assert res.b_scale == 1.0 and res.tau_s == cal.tau_s   # exact: literal 1.0 and cal.tau_s passed through
     np.testing.assert_allclose(res.x_exact, cal.nominal["x_nominal_v"])
 
 
@@ -798,6 +799,7 @@ def test_report_calib_cli_on_twin_heldout(tmp_path, capsys):
         code, _, err = run(["simulate", tmp_path / "a.csv", "--spec", tmp_path / "spec.json", "--seed", seed,
                             "--t-end", t_end, "--dt-out", "0.5tau", "--out", tmp_path / name], capsys)
         assert code == 0, err
+    # exact: the literal 1.0 of design's no-scaling branch, through JSON (repr round trip)
     assert json.loads((tmp_path / "train" / "summary.json").read_text())["b_scale"] == 1.0
     code, _, err = run(["calibrate", tmp_path / "train" / "trace.csv", "--matrix", tmp_path / "a.csv",
                         "--spec", tmp_path / "spec.json", "-o", tmp_path / "c.json"], capsys)

@@ -145,7 +145,7 @@ def test_calibrate_cli_round_trip_on_binary_raw(acc, capsys):
     assert code == 0, err
     printed = json.loads(out)
     cal = Calibration.load(wd / "cli.json")
-    assert printed["drift_per_s"] == cal.drift_per_s
+    assert printed["drift_per_s"] == cal.drift_per_s   # exact: one fit, printed and saved by JSON repr
     assert sorted(cal.nodes) == sorted(NODES) and cal.source.endswith("train.raw")
     assert "linear interpolation" in cal.resampled and cal.dt_s == pytest.approx(0.5 * acc.tau)
     assert cal.tau_s == pytest.approx(acc.tau, rel=1e-12)          # spec R0·C (scale s = 1)

@@ -72,7 +72,7 @@ def test_simulate_out_dir(tmp_path, capsys):
     assert header == ["time", "v0", "v1"]
     data = np.loadtxt(out / "trace.csv", delimiter=",", skiprows=1)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary == json.loads(stdout)
+    assert summary == json.loads(stdout)   # exact: one summary dict written twice (JSON floats by repr)
     assert data.shape == (21, 3)
     np.testing.assert_allclose(data[:, 0], np.arange(21) * 0.5 * summary["tau_s"], rtol=1e-12, atol=1e-18)
     np.testing.assert_allclose(data[-1, 1:], summary["x_final"], rtol=1e-11)

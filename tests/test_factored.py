@@ -79,7 +79,7 @@ def test_woodbury_matches_dense_solve(prob):
     ev = np.linalg.eigvalsh(p.dense())
     assert p.lambda_min == pytest.approx(ev[0], rel=1e-12)
     assert p.lambda_max == pytest.approx(ev[-1], rel=1e-12)
-    assert prob.lambda_min == prob.damping
+    assert prob.lambda_min == prob.damping   # exact: r < N, lambda_min is damping + 0.0
 
 
 def test_operator_products(prob):
@@ -194,7 +194,7 @@ def test_stationary_covariance_in_distribution():
 def test_noise_stream_matches_zoh_normals():
     chunks = list(fmod._noise_chunks(7, 30, 11, 3, 2, True))
     z = np.concatenate([c[1] for c in chunks])
-    assert np.array_equal(z, zoh_normals(7, 30, 11, 3)[2])
+    assert np.array_equal(z, zoh_normals(7, 30, 11, 3)[2])   # exact: the same generator draws, chunked
 
 
 # -- non-ideal boards that keep the factored form ----------------------------------------------
@@ -225,6 +225,7 @@ def test_quantised_board(prob, rounding):
     assert np.abs(k - np.rint(k)).max() < 1e-6                        # on the conductance grid
     assert (board.J2 is board.J1) == (rounding == "nearest")
     if rounding == "nearest":
+        # exact: elementwise (IEEE, correctly rounded) nearest-level rounding of an exactly symmetric H
         assert np.array_equal(board.H, board.H.T)
         assert rel(np.abs(board.J1), np.abs(prob.J)) <= 0.5 * step / (s / 1e3) / np.abs(prob.J).max() + 1e-15
     res = run_factored(prob, spec, SimConfig(t_end="10tau", dt_out="1tau", noise="white", seed=1, v0="rhs"),
@@ -455,7 +456,7 @@ def test_cli_simulate_npz_same_keys_as_dense(tmp_path, capsys, prob):
     assert len(fact["x_mean"]) == prob.N and fact["stats"]["path"] == "factored-exact"
     # the same run through the library gives the same numbers
     res = run_factored(prob, HardwareSpec(kappa0_v2=1e-4), SimConfig(t_end="20tau", noise="white", seed=2))
-    assert fact["x_final"] == res.x_final.tolist()
+    assert fact["x_final"] == res.x_final.tolist()   # exact: one computation run twice in one process
     # default noise (pwl) runs as white and says so
     assert main(["simulate", str(path), "--t-end", "5tau", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -574,6 +575,7 @@ def test_cli_realise_npz(tmp_path, capsys, monkeypatch):
     assert main(["realise", str(path), "--json"]) == 0
     ideal = json.loads(capsys.readouterr().out)
     assert ideal["N"] == 60 and ideal["r"] == 8 and ideal["programmable_resistors"] == 8 * (8 + 120)
+    # exact: the ideal board keeps J, H, λ (J1 is J, row = 1.0), so its drift is F by the same arithmetic
     assert ideal["a_rel_frobenius"] == 0.0 and ideal["error_floor"] < 1e-13
     assert main(["realise", str(path), "--json", "--set", "r_tolerance=0.01", "--set", "board_seed=3"]) == 0
     tol = json.loads(capsys.readouterr().out)

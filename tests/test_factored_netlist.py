@@ -435,6 +435,7 @@ def test_y_gain_resolution_and_noise_gains():
     assert bal["tc_J_stage_max_s"] < 0.5 * one["tc_J_stage_max_s"] and bal["loop_lag_max_s"] < one["loop_lag_max_s"]
     # the ideal board is the same F whatever γ: only the stage gains move
     b = realise_factored(fp, tt.HardwareSpec(), y_gain=g)
+    # exact: a numeric y_gain is passed through resolve_y_gain untouched
     assert rel(b.dense_drift(), fp.dense()) < 1e-15 and b.report["y_gain"] == g
 
 
@@ -495,7 +496,7 @@ def test_cli_y_gain(tmp_path, capsys):
     sj, sh = np.abs(fp.J).sum(1).max(), np.abs(fp.H).sum(1).max()
     assert out["y_gain"] == pytest.approx(np.sqrt(sh / sj)) and out["stages"]["noise_gain_J_max"] < 1 + sj
     assert main(["simulate", str(npz), "--y-gain", "0.5", "--t-end", "3tau", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["stats"]["y_gain"] == 0.5
+    assert json.loads(capsys.readouterr().out)["stats"]["y_gain"] == 0.5   # exact: "0.5" passed through
     mtx = tmp_path / "a.csv"
     np.savetxt(mtx, np.eye(2) * 2, delimiter=",")
     for argv in (["simulate", str(mtx), "--y-gain", "2"], ["realise", str(mtx), "--y-gain", "2"],

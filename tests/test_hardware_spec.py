@@ -62,6 +62,7 @@ def _one_line_error(capsys) -> str:
 # ---------------------------------------------------------------------------------------------
 def test_json_round_trip_keeps_every_field():
     spec = HardwareSpec.from_dict(ALL_FIELDS)
+    # exact: stored input literals copied through, JSON floats by repr, no arithmetic (here and below)
     assert spec.to_dict() == ALL_FIELDS                      # nothing lost, nothing added
     back = HardwareSpec.from_json(spec.to_json())
     assert back == spec
@@ -74,12 +75,13 @@ def test_ideal_round_trip_keeps_nulls():
     spec = HardwareSpec.ideal()
     d = json.loads(spec.to_json())
     assert d["resistor_bits"] is None and d["opamp"]["gain"] is None and d["opamp"]["offset_v"] == 0
-    assert HardwareSpec.from_json(spec.to_json()) == spec
+    assert HardwareSpec.from_json(spec.to_json()) == spec   # exact: JSON repr round trip of literals
 
 
 def test_replace_with_dotted_and_dict_opamp_keys():
     base = HardwareSpec.from_dict(ALL_FIELDS)
     a = base.replace(**{"opamp.gain": 1e4})
+    # exact: replace() copies the given and the untouched literals, no arithmetic (here and below)
     assert a.opamp.gain == 1e4
     # every other field untouched, the original unchanged (frozen)
     da, db = a.to_dict(), base.to_dict()
@@ -103,13 +105,14 @@ def test_spec_template_prints_every_issue4_field(capsys):
         _get(data, name)                                   # KeyError if absent
         assert name in docs and docs[name].strip(), f"{name} is not documented in the template"
     # the template is the default spec, and it loads back (the $comment is ignored)
-    assert HardwareSpec.from_json(out) == HardwareSpec()
+    assert HardwareSpec.from_json(out) == HardwareSpec()   # exact: default literals, JSON repr round trip
 
 
 def test_spec_check_normalises_a_valid_file(tmp_path, capsys):
     path = tmp_path / "good.json"
     path.write_text(json.dumps(ALL_FIELDS))
     assert main(["spec", "--check", str(path)]) == 0
+    # exact: input literals through JSON (repr round trip), no arithmetic
     assert HardwareSpec.from_json(capsys.readouterr().out) == HardwareSpec.from_dict(ALL_FIELDS)
 
 

@@ -131,7 +131,7 @@ def test_structure_and_realised_matrix_from_text(v0):
     assert sum(1 for n in names if re.fullmatch(r"[EBG]inv\d+", n)) == d
     comp = parse_components(text, d)
     # negative entries fed from n_j, positive from o_j, zeros absent (parse_components checks the nodes)
-    np.testing.assert_array_equal(np.sign(comp["G"]), np.sign(p.A))
+    np.testing.assert_array_equal(np.sign(comp["G"]), np.sign(p.A))   # exact: sign patterns
     assert (p.A == 0).any() and (p.A < 0).any()
     # docs/circuit.md#cell: A_ij = ±R_in,i / R_ij (R_in = 1/g), b_i = −V_dac,i / b_scale
     values = design(p, spec)
@@ -141,6 +141,7 @@ def test_structure_and_realised_matrix_from_text(v0):
     # .ic for every node, equal to V0 in volts, and uic on .tran
     assert sorted(comp["ic"]) == list(range(d))
     v0_expect = np.zeros(d) if v0 == "zero" else p.b * values.b_scale
+    # exact: the renderer prints this same elementwise product by repr (fmt), which reads back bit for bit
     np.testing.assert_array_equal([comp["ic"][i] for i in range(d)], v0_expect)
     tran = [ln for ln in text.splitlines() if ln.lower().startswith(".tran")]
     assert len(tran) == 1 and tran[0].split()[-1] == "uic"
@@ -176,9 +177,9 @@ def test_trrandom_parameters_are_sigma_then_zero_mean():
     for s in re.findall(r"TRRANDOM\(([^)]*)\)", text):
         typ, ts, td, p1, p2 = s.split()
         assert float(ts) == pytest.approx(grid.noise_step_s, rel=1e-15)
-        assert float(td) == 0.0
+        assert float(td) == 0.0   # exact: a literal zero
         assert float(p1) == pytest.approx(sigma, rel=1e-15)
-        assert float(p2) == 0.0
+        assert float(p2) == 0.0   # exact: a literal zero
 
 
 def test_pwl_noise_carries_the_twin_stream():
@@ -200,8 +201,10 @@ def test_pwl_noise_carries_the_twin_stream():
         tv = np.array(nums, dtype=float).reshape(-1, 2)
         t, v = tv[:, 0], tv[:, 1]
         assert np.all(np.diff(t) > 0)
+        # exact: the renderer's elementwise formula (IEEE ×, ÷, √: the same bits on every machine) in the
+        # same order, printed by repr (fmt), which reads back bit for bit
         np.testing.assert_array_equal(v[0::2], amp[:, i])        # bit-exact repr round trip
-        np.testing.assert_array_equal(v[1::2], amp[:, i])
+        np.testing.assert_array_equal(v[1::2], amp[:, i])        # exact: as above
         k = np.arange(grid.n_noise_steps)
         np.testing.assert_allclose(t[1::2], (k + 1) * h, rtol=1e-14)
         np.testing.assert_allclose(t[2::2] - k[1:] * h, spice_codes.PWL_RISE_FRACTION * h, rtol=1e-6)
@@ -214,6 +217,7 @@ def test_render_is_deterministic_and_independent_of_cache_state():
     cfg_a = tt.SimConfig(t_end="4tau", seed=1, noise="pwl")
     cfg_b = tt.SimConfig(t_end="4tau", seed=2, noise="pwl")
     first = tt.render_netlist(p, spec, cfg_a)
+    # exact: determinism, the same rendering run again in one process
     assert tt.render_netlist(p, spec, cfg_a) == first
     tt.render_netlist(p, spec, cfg_b)                       # evicts the module's ZOH cache
     assert tt.render_netlist(p, spec, cfg_a) == first
@@ -226,7 +230,7 @@ def test_components_do_not_depend_on_the_time_grid():
     texts = [tt.render_netlist(p, spec, tt.SimConfig(t_end="4tau", dt_out=dt, noise="none", seed=s))
              for dt, s in (("0.1tau", 0), ("0.25tau", 5))]
     cards = [[" ".join(t) for t in element_lines(x)] for x in texts]
-    assert cards[0] == cards[1]
+    assert cards[0] == cards[1]   # exact: one board computation (spec, board_seed) done twice in one process
     assert any(" IC=" in c for c in cards[0])
 
 

@@ -67,14 +67,14 @@ def test_ideal_round_trip_is_exact(mapping):
     np.testing.assert_allclose(real.b_eff, p.b, rtol=0, atol=1e-13)
     np.testing.assert_allclose(real.x_fixed_point, p.x_exact, rtol=0, atol=1e-12)
     s = mapping.scale or 1.0
-    assert values.scale == s
+    assert values.scale == s   # exact: mapping.scale (or the literal 1.0) passed through
     assert np.isclose(values.nominal_tau_s, spec.r0_ohm * spec.c_farad / s, rtol=1e-15)
     # the wiring docs/circuit.md#cell fixes: R_ij = 1/(g|A_ij|), from n_j for negative entries
     g = s / spec.r0_ohm
     nz = p.A != 0
     np.testing.assert_allclose(values.r_entry[nz], 1.0 / (g * np.abs(p.A[nz])), rtol=1e-15)
     assert np.all(np.isinf(values.r_entry[~nz]))
-    np.testing.assert_array_equal(values.sign, np.sign(p.A))
+    np.testing.assert_array_equal(values.sign, np.sign(p.A))   # exact: sign patterns
     np.testing.assert_allclose(values.v_in, -p.b * values.b_scale, rtol=1e-15)
     assert error_floor(p, real) < 1e-12
 
@@ -146,6 +146,7 @@ def test_offset_shifts_b_by_closed_form(A0, which):
     values = design(p, spec, Mapping(scale=s, b_scale=bs))
     real = realised_matrix(values, spec)
     ref = realised_matrix(values, spec.replace(**{"opamp.offset_v": 0.0}))
+    # exact: M and A_eff never read offset_v, so both are the same arithmetic on the same values
     np.testing.assert_allclose(real.A_eff, ref.A_eff, rtol=0, atol=0)         # offset moves b only
     shift = (real.b_eff - ref.b_eff) * bs                                      # volts·(τ/C)·g = volts
     if A0 is None:
@@ -261,8 +262,9 @@ def test_board_seed_and_not_sim_config_decide_the_board():
     a = realised_matrix(design(p, spec, m), spec)
     b = realised_matrix(design(p, spec, m), spec)
     c = realised_matrix(design(p, spec.replace(board_seed=5), m), spec)
+    # exact: determinism, one board computation (same spec, board_seed) run twice in one process
     np.testing.assert_array_equal(a.A_eff, b.A_eff)
-    np.testing.assert_array_equal(a.b_eff, b.b_eff)
+    np.testing.assert_array_equal(a.b_eff, b.b_eff)   # exact: as above
     assert np.abs(a.A_eff - c.A_eff).max() > 1e-4
     # the simulated board does not depend on how it is simulated: noiseless runs with different
     # noise seeds, output grids and noise steps all land on this board's fixed point
@@ -323,7 +325,7 @@ def test_entries_beyond_r_max_are_dropped_with_a_warning(n_tiny, bits):
     assert tiny.sum() == n_tiny
     assert np.all(values.sign[tiny] == 0) and np.all(np.isinf(values.r_entry[tiny]))
     real = realised_matrix(values, spec)
-    assert np.all(real.A_eff[tiny] == 0)
+    assert np.all(real.A_eff[tiny] == 0)   # exact: a dropped resistor is a literal zero conductance
     assert values.report["error_floor"] == pytest.approx(error_floor(p, real), rel=1e-12)
 
 
@@ -336,7 +338,7 @@ def test_entries_beyond_r_max_are_clipped_on_request(bits):
     assert values.report["clipped"] == 2 and values.report["dropped"] == 0
     tiny = np.abs(p.A) < 1e-3 * np.abs(p.A).max()
     np.testing.assert_allclose(values.r_entry[tiny], spec.r_max_ohm, rtol=1e-9)
-    np.testing.assert_array_equal(values.sign[tiny], np.sign(p.A[tiny]))
+    np.testing.assert_array_equal(values.sign[tiny], np.sign(p.A[tiny]))   # exact: sign patterns
 
 
 def test_a_row_with_nothing_realisable_is_refused():
@@ -658,6 +660,7 @@ def test_cli_realise_json_keys_and_ideal_values(capsys):
     assert out["a_rel_frobenius"] < 1e-12 and out["error_floor"] < 1e-12
     np.testing.assert_allclose(np.array(out["A_eff"]), p.A, atol=1e-12)
     np.testing.assert_allclose(np.array(out["b_eff"]), p.b, atol=1e-12)
+    # exact: scale and b_scale are the literal 1.0 of the no-scaling branches (JSON by repr)
     assert out["tau_s"] == pytest.approx(1e-6, rel=1e-12) and out["scale"] == 1.0 and out["b_scale"] == 1.0
     assert out["ensemble_error_floor"] is None
 

@@ -178,6 +178,7 @@ def test_netlist_gbw_slew_rails_primitives():
     gbw, slew, vsat, a0, vos = 2e7, 1e6, 1.5, 1e4, 1e-3
     prob, spec, text = _netlist(dict(gbw_hz=gbw, slew_v_per_s=slew, v_sat_v=vsat, gain=a0, offset_v=vos))
     lines = text.splitlines()
+    # exact: input literals (vos, POLE_CAP_F, ±vsat) printed by repr (text checks here and below)
     assert f"Vos vos 0 DC {vos!r}" in lines
     for i in range(prob.d):
         for kind, inn, out, pole in (("int", f"s{i}", f"o{i}", f"p{i}"), ("inv", f"m{i}", f"n{i}", f"q{i}")):
@@ -188,6 +189,7 @@ def test_netlist_gbw_slew_rails_primitives():
             assert len(m) == 1, pat
             gm, lo, hi = (float(v) for v in m[0].groups())
             assert gm / POLE_CAP_F == pytest.approx(2 * np.pi * gbw, rel=1e-12)     # ω_t = gm/C_p
+            # exact: lo is printed as fmt(-limit), hi as fmt(limit); negation is exact
             assert hi / POLE_CAP_F == pytest.approx(slew, rel=1e-12) and lo == -hi  # SR = I_max/C_p
             # pole capacitor to ground and the DC-gain resistor: ω_p = 1/(R_p C_p) = ω_t/A0
             assert f"C{kind}{i}p {pole} 0 {POLE_CAP_F!r}" in lines
@@ -216,7 +218,7 @@ def test_netlist_gbw_without_slew_or_rails_is_linear():
             g = [ln.split() for ln in lines if ln.startswith(f"G{kind}{i}g ")]
             assert len(g) == 1 and g[0][1:5] == ["0", pole, "0", inn]
             assert float(g[0][5]) / POLE_CAP_F == pytest.approx(2 * np.pi * gbw, rel=1e-12)
-            assert f"C{kind}{i}p {pole} 0 {POLE_CAP_F!r}" in lines
+            assert f"C{kind}{i}p {pole} 0 {POLE_CAP_F!r}" in lines   # exact: a constant printed by repr
             assert f"E{kind}{i}o {out} 0 {pole} 0 1" in lines
             assert not any(ln.startswith((f"R{kind}{i}p ", f"B{kind}{i}")) for ln in lines)   # ideal A0
     ic = _ic(text)
@@ -233,7 +235,7 @@ def test_netlist_rails_without_gbw_is_a_static_clipped_source():
         assert len(b) == 1
         pat = rf"Bint{i} o{i} 0 V = min\(max\({NUM}\*\(v\(0\)-v\(s{i}\)\), {NUM}\), {NUM}\)"
         assert re.fullmatch(pat, b[0])
-        assert b[0].endswith(f"{-vsat!r}), {vsat!r})")
+        assert b[0].endswith(f"{-vsat!r}), {vsat!r})")   # exact: the input literal printed by repr
         assert not any(ln.startswith((f"Cint{i}p", f"Eint{i} ")) for ln in lines)
     ic = _ic(text)
     assert not any(k.startswith(("p", "q")) for k in ic)              # no pole states without GBW

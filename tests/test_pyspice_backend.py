@@ -17,6 +17,7 @@ SPD3 = tt.Problem(np.array([[2.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 1.5]]),
 
 def _max_dev(a, b):
     assert a.states.shape == b.states.shape
+    # exact: every backend reports the grid times of resolve_grid, one computation run in one process
     np.testing.assert_array_equal(a.times, b.times)
     return float(np.abs(a.states - b.states).max() / np.ptp(b.states))
 
@@ -28,6 +29,7 @@ def test_pyspice_equals_ngspice_pathwise():
     b = tt.simulate(p, config=cfg, backend="ngspice")
     assert a.backend == "pyspice" and b.backend == "ngspice"
     assert _max_dev(a, b) <= 1e-6
+    # exact: the same design/grid computation run twice in one process (these two lines)
     assert a.tau_s == b.tau_s and a.settle_s == b.settle_s and a.b_scale == b.b_scale
     assert a.noise_step_s == b.noise_step_s and a.problem_hash == b.problem_hash
     assert a.wall_s > 0 and a.stats["spice_s"] > 0 and a.stats["netlist_bytes"] == b.stats["netlist_bytes"]

@@ -93,7 +93,7 @@ def test_draw_boards_equals_design_board_by_board():
         np.testing.assert_allclose(stack.M[k], real.M, rtol=1e-14, atol=1e-14 * np.abs(real.M).max())
         np.testing.assert_allclose(stack.f[k], real.f, rtol=1e-13, atol=1e-14 * np.abs(real.f).max())
         np.testing.assert_allclose(stack.noise_gain[k], real.noise_gain, rtol=1e-15)
-        assert stack.tau_s == real.tau_s and stack.b_scale == real.b_scale
+        assert stack.tau_s == real.tau_s and stack.b_scale == real.b_scale   # exact: one design, twice
 
 
 def test_identical_boards_share_one_matrix_and_stochastic_rounding_designs_each():
@@ -105,8 +105,9 @@ def test_identical_boards_share_one_matrix_and_stochastic_rounding_designs_each(
     st = draw_boards(prob, spec, [4, 5], mapping)
     for k, s in enumerate([4, 5]):
         sk = spec.replace(board_seed=s)
+        # exact: stochastic rounding draws board by board through design + realised_matrix, this same call
         np.testing.assert_array_equal(st.M[k], tt.realised_matrix(tt.design(prob, sk, mapping), sk).M)
-    assert not np.array_equal(st.M[0], st.M[1])
+    assert not np.array_equal(st.M[0], st.M[1])   # exact: two seeds differ by whole quantisation steps
 
 
 @pytest.mark.parametrize("dt", [0.05, 1.0, 7.0])
@@ -148,6 +149,7 @@ def test_numba_kernel_equals_numpy_reference():
     a = bt.run_boards(boards, method="numba", **kw)
     b = bt.run_boards(boards, method="numpy", **kw)
     np.testing.assert_allclose(a.err, b.err, rtol=1e-12)
+    # exact: integer indices; err agrees to 1e-12 and sits ≥ 2e-3 (relative, measured) from every tol
     np.testing.assert_array_equal(a.last_bad, b.last_bad)
     np.testing.assert_allclose(a.x_mean, b.x_mean, rtol=1e-12)
 
@@ -164,6 +166,7 @@ def test_batched_rows_reproduce_simulate_path_by_path(tmp_path, capsys):
         cfg = tt.SimConfig(t_end="60tau", dt_out="0.5tau", noise="white", seed=int(r["seed"]))
         res = tt.simulate(prob, spec, cfg)
         assert float(r["rel_error"]) == pytest.approx(res.rel_error, rel=RTOL_PATH)
+        # exact: τ is one nominal-design computation, written to the CSV by repr (reads back bit for bit)
         assert float(r["tau_s"]) == res.tau_s and float(r["t_end_s"]) == pytest.approx(res.t_end_s, rel=1e-15)
         floor = tt.circuit.design.error_floor(prob, tt.realised_matrix(tt.design(prob, spec), spec))
         assert float(r["error_floor"]) == pytest.approx(floor, rel=1e-9)
@@ -196,6 +199,7 @@ def test_single_board_path_reproduces_simulate(tmp_path, capsys):
                              board_seed=int(r["board_seed"]))
     res = tt.simulate(tt.builtin_example(), spec, tt.SimConfig(t_end="20tau", dt_out="0.5tau", noise="pwl",
                                                                seed=int(r["seed"])))
+    # exact: the same computation in one process, written to the CSV by repr
     assert float(r["rel_error"]) == res.rel_error                # the same code path: identical
 
 
@@ -212,6 +216,7 @@ def test_same_table_on_any_number_of_workers(tmp_path, capsys, monkeypatch):
     s = json.loads(stdout)
     assert code == 0 and s["workers"] == 2 and s["tasks"] == 8       # 4 points × 2 batches of 2 boards
     b = tmp_path / "w2"
+    # exact: determinism, the same runs on 1 or 2 worker processes of one machine (both files)
     assert table(a / "results.csv") == table(b / "results.csv")
     assert (a / "error_vs_time.csv").read_text() == (b / "error_vs_time.csv").read_text()
 
@@ -310,7 +315,7 @@ def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(tmp_path, cap
     assert all(json.loads(ln)["run_id"] for ln in lines)      # every journal line is complete JSON
     assert len(lines) == 40 * 60                               # resumed runs only: nothing run twice
     ref = sweep(tmp_path, KILL_SWEEP, "ref", "--workers", "1", "--no-plots", capsys=capsys, name="ref.toml")
-    assert table(out / "results.csv") == table(ref / "results.csv")
+    assert table(out / "results.csv") == table(ref / "results.csv")   # exact: determinism on one machine
 
 
 def test_rerun_skips_and_more_boards_extend(tmp_path, capsys):
@@ -326,7 +331,7 @@ def test_rerun_skips_and_more_boards_extend(tmp_path, capsys):
     s = json.loads(stdout)
     assert code == 0 and s["new"] == 8 and s["skipped"] == 16
     extended = table(out / "results.csv")
-    assert [r for r in extended if int(r["board"]) < 4] == first
+    assert [r for r in extended if int(r["board"]) < 4] == first   # exact: rows kept, not recomputed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,6 +347,7 @@ def test_dask_local_cluster_gives_the_same_table(tmp_path, capsys):
     assert code == 0, err
     s = json.loads(stdout)
     assert s["scheduler"].startswith("tcp://127.0.0.1") and s["new"] == 16
+    # exact: determinism, the same runs in Dask worker processes of one machine
     assert table(tmp_path / "dask" / "results.csv") == table(local / "results.csv")
 
 
@@ -467,6 +473,7 @@ cond = [2.0, 20.0]
     assert len(rows) == 18 and {r["status"] for r in rows} == {"ok"}
     # the cond column is κ₂ of the nominal matrix: the requested condition number
     assert all(float(r["cond_A"]) == pytest.approx(float(r["cond"]), rel=1e-9) for r in rows)
+    # exact: the grid's input literals printed by repr
     assert {r["cond"] for r in rows} == {"2.0", "20.0"} and {r["d"] for r in rows} == {"2", "4", "8"}
 
 
@@ -477,6 +484,7 @@ def test_generated_matrix_has_the_requested_spectrum():
     lam = np.linalg.eigvalsh(p.A)
     assert lam.max() == pytest.approx(1.0, rel=1e-12) and lam.min() == pytest.approx(1 / 50, rel=1e-10)
     q = generated_problem("spd", 12, cond=5.0, matrix_seed=3)
+    # exact: b is raw generator draws (after G, whose count does not depend on cond), no arithmetic
     np.testing.assert_array_equal(p.b, q.b)                     # only the spectrum changes with cond
 
 

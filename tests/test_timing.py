@@ -39,7 +39,7 @@ def test_transfer_reproduces_the_papers_numbers(n, paper_ms):
     assert r["transfer_s"] == pytest.approx(paper_ms * 1e-3, rel=0.01)
     assert r["transfer_s"] == pytest.approx(transfer_seconds(n, 640), rel=1e-12)
     assert r["dac_s"] + r["program_s"] + r["adc_s"] == pytest.approx(r["transfer_s"], rel=1e-12)
-    assert r["dac_s"] == r["adc_s"] == pytest.approx(16 * n / 50e9)
+    assert r["dac_s"] == r["adc_s"] == pytest.approx(16 * n / 50e9)   # exact: one formula, same input
     assert r["program_s"] == pytest.approx(16 * 640 * (640 + 2 * n) / 50e9)
     assert r["analog_s"] == pytest.approx(50e-6)                     # 50 τ, τ = 1 kΩ · 1 nF
     assert r["total_s"] == pytest.approx(r["transfer_s"] + r["analog_s"])
@@ -85,6 +85,8 @@ def test_timing_cli_options_change_the_model(capsys):
 def test_timing_cli_text_output(capsys):
     code, out, _ = run(["timing"], capsys)
     assert code == 0
+    # exact: 4.233472 ms from integer products and one IEEE division (the same bits everywhere), far from
+    # a 4-digit rounding edge
     assert "resistor programming" in out and "4.233 ms" in out
 
 
@@ -162,6 +164,7 @@ def test_krylov_twin_equals_spectral_twin(m, n, t):
 
 def test_spectral_twin_t0_is_sgd_and_large_t_is_ngd():
     s = random_system()
+    # exact: t = 0 returns a copy of x0, no arithmetic
     assert np.array_equal(SpectralTwin().run(s, s.grad, 0.0), s.grad)          # t = 0: the SGD step
     # t = 5000τ: the slowest mode (rate λ = 0.01) has decayed by e^-50.
     assert np.allclose(SpectralTwin().run(s, s.grad, 5000.0), s.solve(), rtol=1e-10, atol=0)
@@ -212,6 +215,7 @@ def test_ideal_error_curve_closed_form_matches_trajectory():
     direct = np.linalg.norm(traj - x, axis=1) / np.linalg.norm(x)
     assert np.allclose(ideal_error_curve(s, t), direct, rtol=1e-9, atol=1e-12)
     assert ideal_error_curve(s, t, kappa0=1e-3)[-1] > direct[-1]
+    # exact: the first grid time t[0] = 0.0 (linspace) and the inf sentinel
     assert time_to_error(t, direct, 2.0) == 0.0 and math.isinf(time_to_error(t, direct, 1e-30))
 
 
@@ -308,7 +312,7 @@ def test_tngd_with_long_time_takes_the_ngd_step(torch_, digits):
     ngd = train(base.with_(method="ngd"), digits, (64, 4, 10))
     tngd = train(base.with_(method="tngd", t_tau=5000.0), digits, (64, 4, 10))
     sgd = train(base.with_(method="tngd", t_tau=0.0), digits, (64, 4, 10))
-    assert ngd["loss"][0] == tngd["loss"][0]
+    assert ngd["loss"][0] == tngd["loss"][0]   # exact: same seed, loss before any step: one computation twice
     assert np.allclose(tngd["loss"], ngd["loss"], rtol=1e-9, atol=0)
     assert tngd["ng_rel_error"][0] < 1e-9
     assert not np.allclose(sgd["loss"][1:], ngd["loss"][1:], rtol=1e-3)
@@ -332,8 +336,9 @@ def test_delay_runs_the_previous_system_then_the_new_one(torch_, digits):
 
     train(RunConfig(n_iter=3, t_tau=5.0, delay_tau=0.2, start="warm", eval_every=10), digits, (64, 3, 10),
           device=Recorder())
-    assert [c[1] for c in calls] == [5.0, 0.2, 5.0, 0.2, 5.0]
+    assert [c[1] for c in calls] == [5.0, 0.2, 5.0, 0.2, 5.0]   # exact: the config's literals passed through
     assert calls[1][0] == calls[0][0] and calls[2][0] != calls[0][0]     # t_d on the old system
+    # exact: the device's output is handed on as the next x0 (copied, no arithmetic)
     assert np.array_equal(calls[1][2], outs[0]) and np.array_equal(calls[2][2], outs[1])   # never reset
     with pytest.raises(ValueError, match="warm"):
         RunConfig(delay_tau=0.2)

@@ -50,7 +50,7 @@ def test_circuit_arrays_are_the_same_ggn():
     assert np.count_nonzero(H[:5, 5:]) == 0                            # block diagonal
     U_only = CurvatureSystem(s.U, s.grad, s.lam)
     J2, H2 = U_only.three_arrays()
-    assert J2 is s.U and np.array_equal(H2, np.eye(30))
+    assert J2 is s.U and np.array_equal(H2, np.eye(30))   # exact: H is np.eye itself
     with pytest.raises(ValueError, match="both J and H"):
         CurvatureSystem(s.U, s.grad, s.lam, J=J)
     with pytest.raises(ValueError, match="J must be"):
@@ -83,6 +83,7 @@ def test_factored_twin_starting_at_the_gradient_and_large_t_is_woodbury():
     x = FactoredTwin().run(s, s.grad, 5000.0)
     ref = s.solve()
     assert np.linalg.norm(x - ref) <= 1e-10 * np.linalg.norm(ref)
+    # exact: t = 0 returns a copy of x0, no arithmetic
     assert np.array_equal(FactoredTwin().run(s, s.grad, 0.0), s.grad)          # t = 0: the SGD step
     with pytest.raises(ValueError):
         FactoredTwin().run(s, s.grad, -1.0)
@@ -123,6 +124,7 @@ def test_factored_twin_noise_has_the_ou_law_per_mode(grad_scale):
     rng = np.random.default_rng(11)
     n = 1500
     draws = np.array([dev.run(s, x0, t, rng) for _ in range(n)])
+    # exact: b_scale = 1.0 is the literal of the no-scaling branch
     assert (dev.last["b_scale"] < 0.1) == (grad_scale > 1) and (dev.last["b_scale"] == 1.0) == (grad_scale < 1)
     w = ((draws - mean) @ V) / sd
     assert np.all(np.abs(w.mean(axis=0)) <= 5 / math.sqrt(n))
@@ -131,6 +133,7 @@ def test_factored_twin_noise_has_the_ou_law_per_mode(grad_scale):
     C = np.corrcoef(w.T)
     assert np.max(np.abs(C - np.diag(np.diag(C)))) <= 5 / math.sqrt(n)
     # the same generator state gives the same read-out; a noisy device needs a generator
+    # exact: determinism, one computation with the same generator seed run twice in one process
     assert np.array_equal(dev.run(s, x0, t, np.random.default_rng(3)), dev.run(s, x0, t, np.random.default_rng(3)))
     with pytest.raises(ValueError, match="Generator"):
         dev.run(s, x0, t)
@@ -209,8 +212,9 @@ def test_paper_system_is_the_first_training_system(torch_, digits):
           on_system=lambda k, s: seen.setdefault(k, s))
     s, sizes = paper_system(1500, digits, seed=3)
     assert sizes == paper_sizes(1500) and abs(s.n - 1500) < 75
+    # exact: determinism, the same seeded computation run twice in one process
     assert np.array_equal(s.grad, seen[0].grad) and np.array_equal(s.U, seen[0].U)
-    assert np.array_equal(s.J, seen[0].J) and np.array_equal(s.H, seen[0].H)
+    assert np.array_equal(s.J, seen[0].J) and np.array_equal(s.H, seen[0].H)   # exact: as above
 
 
 def test_training_with_the_factored_twin_takes_the_ngd_step(torch_, digits):
@@ -291,7 +295,7 @@ def test_validate_timing_tiny_with_paper_scale(torch_, tmp_path, monkeypatch, ca
         assert {"claim", "paper", "ours", "verdict", "why"} <= set(c)
     dev = next(c for c in claims if c["id"] == "fifty_tau_device_paper_scale")
     e50 = ps["curves"][0]["summary"]["closed_form"]["at_50tau"]
-    assert f"{e50:.2f} at 50τ" in dev["ours"]
+    assert f"{e50:.2f} at 50τ" in dev["ours"]   # exact: the same stored float in the same format
 
 
 def test_stage_lags_of_the_paper_board():
@@ -302,7 +306,7 @@ def test_stage_lags_of_the_paper_board():
     J, _ = s.three_arrays()
     ng = 1 + np.abs(J).sum(axis=1).max()
     rows = stage_lags(s)
-    assert [r["gbw_hz"] for r in rows] == list(STAGE_LAG_GBW_HZ)
+    assert [r["gbw_hz"] for r in rows] == list(STAGE_LAG_GBW_HZ)   # exact: the constants passed through
     for r in rows:
         assert r["noise_gain_J_max"] == pytest.approx(ng, rel=1e-12)
         assert r["J_stage_lag_tau"] == pytest.approx(ng / (2 * np.pi * r["gbw_hz"] * 1e-6), rel=1e-12)
