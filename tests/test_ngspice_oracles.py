@@ -95,7 +95,7 @@ STORED = CASES["ref_3x3_pwl"]
 @pytest.mark.ngspice
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.stored_run))
 def test_stored_run_reproduces(tmp_path, name):
-    """ngspice -b on each committed netlist gives its committed table (to 1e-9 of the range)."""
+    """ngspice -b on each committed netlist gives its committed table (to 1e-6 of the range)."""
     case = CASES[name]
     out = run_stored(case)
     try:
@@ -108,7 +108,10 @@ def test_stored_run_reproduces(tmp_path, name):
     d = case.problem.d
     assert names_new == names_old == [f"v(o{i})" for i in range(d)]
     np.testing.assert_allclose(t_new, t_old, rtol=1e-12, atol=0)
-    np.testing.assert_allclose(v_new, v_old, rtol=0, atol=1e-9 * np.ptp(v_old))
+    # The same ngspice build reproduces the table to ~1e-12 of the range; another build or release
+    # may choose other internal time steps within the netlist's reltol = 1e-6, so that is the bound.
+    # Still 10x below the twin-vs-ngspice path difference (~1e-5), so any change of the circuit shows.
+    np.testing.assert_allclose(v_new, v_old, rtol=0, atol=1e-6 * np.ptp(v_old))
 
 
 def test_stored_run_matches_twin():
