@@ -41,9 +41,9 @@ def _add_problem_args(p: argparse.ArgumentParser) -> None:
 
 
 def _problem_spec_config(args):
-    from .problem import load_problem
+    from .core.problem import load_problem
 
-    problem = load_problem(args.matrix, args.rhs)
+    problem = load_problem(args.matrix, args.rhs, factored=False)
     refuse_factored_options(args)
     return problem, spec_from_args(args), config_from_args(args)
 
@@ -76,7 +76,7 @@ def spec_from_args(args):
 
 
 def config_from_args(args):
-    from .solver.config import SimConfig
+    from .core.config import SimConfig
 
     return SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise_step=args.noise_step, noise=args.noise,
                      seed=args.seed, v0=args.v0, settle=args.settle, timeout_s=args.timeout)
@@ -139,13 +139,13 @@ def _add_y_gain(p: argparse.ArgumentParser) -> None:
 def cmd_netlist(args) -> int:
     from .circuit.netlist import PROBE_FILE, render_netlist
     from .io import atomic_write_text
-    from .problem import safe_name
+    from .core.problem import safe_name
 
     out = Path(args.output)
     data_name = PROBE_FILE if args.probe else safe_name(out.stem, "thermotwin") + ".data"
     what = "drift probe" if args.probe else "transient"
     if args.factored or _is_npz(args.matrix):
-        from .problem import Problem
+        from .core.problem import Problem
         from .solver.factored import load_factored
 
         if not _is_npz(args.matrix):
@@ -163,7 +163,7 @@ def cmd_netlist(args) -> int:
             desc = f"three-array board: N = {fp.N} integrators, r = {fp.r} stages per inner array"
         else:   # the dense Appendix C array of F = λI + JᵀHJ (the factored netlist's reference)
             refuse_factored_options(args)
-            text = render_netlist(Problem(fp.dense(), fp.g, name=fp.name), spec, config, output_file=data_name,
+            text = render_netlist(Problem(fp.dense(), fp.b, name=fp.name), spec, config, output_file=data_name,
                                   probe=args.probe)
             desc = f"dense array of F = λI + JᵀHJ: {fp.N} integrators"
     else:
@@ -183,7 +183,7 @@ def cmd_simulate(args) -> int:
         if args.backend != "twin":
             raise ValueError("--calib runs the fitted model, which only the twin backend can do; use --backend twin")
         from .calibration.fit import Calibration
-        from .solver.config import SimConfig
+        from .core.config import SimConfig
         from .solver.ou import run_twin_calibrated
 
         cal = Calibration.load(args.calib)
@@ -368,11 +368,11 @@ def cmd_calibrate(args) -> int:
     if args.matrix or args.spec:
         from .circuit.design import design
         from .circuit.spec import HardwareSpec
-        from .problem import load_problem
+        from .core.problem import load_problem
 
         spec = HardwareSpec.load(args.spec) if args.spec else HardwareSpec()
         if args.matrix:
-            problem = load_problem(args.matrix, args.rhs)
+            problem = load_problem(args.matrix, args.rhs, factored=False)
             if problem.d != trace.d:
                 raise ValueError(f"the trace has {trace.d} node columns but the matrix is {problem.d}×{problem.d}; "
                                  "select the integrator outputs with --nodes")

@@ -158,7 +158,7 @@ def cmd_factored_example(args) -> int:
     import io
 
     buf = io.BytesIO()
-    np.savez(buf, J=p.J, H=p.H, damping=np.float64(p.damping), g=p.g)
+    np.savez(buf, J=p.J, H=p.H, damping=np.float64(p.damping), g=p.b)
     atomic_write_bytes(args.output, buf.getvalue())
     print(f"wrote {args.output} (J {p.r}×{p.N}, λ = {p.damping:g}); run it with: "
           f"thermotwin simulate {args.output} --t-end 50tau", file=sys.stderr)
@@ -170,7 +170,7 @@ def cmd_factored_bench(args) -> int:
     import time
 
     from .circuit.spec import HardwareSpec
-    from .solver.config import SimConfig
+    from .core.config import SimConfig
     from .solver.factored import check_memory, run_factored, synthetic_factored
 
     check_memory(8.0 * args.r * args.n * 2, f"a benchmark problem with J {args.r}×{args.n}")

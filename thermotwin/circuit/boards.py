@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..problem import Problem
+from ..core.problem import Problem
 from .design import ComponentValues, Mapping, design, realised_matrix
 from .spec import HardwareSpec
 

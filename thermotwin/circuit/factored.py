@@ -220,7 +220,7 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
 
     # Voltage scaling as in the dense mapping: x* and g inside half the converter range.
     x_star = problem.x_exact
-    peak = max(float(np.abs(x_star).max()), float(np.abs(problem.g).max()), 1e-300)
+    peak = max(float(np.abs(x_star).max()), float(np.abs(problem.b).max()), 1e-300)
     limit = 0.5 * spec.v_range_v
     b_scale = 1.0 if peak <= limit else limit / peak
     report["b_scale"] = b_scale
@@ -292,7 +292,7 @@ def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out
     if inv_a0:
         report["leak_max"] = float(leak.max())
     d = c * (lam_i + leak)
-    v_in = _dac(-problem.g * b_scale, spec.dac_bits, spec.v_range_v)
+    v_in = _dac(-problem.b * b_scale, spec.dac_bits, spec.v_range_v)
     f = c * (-v_in * g_in) / b_scale
     noise_gain = c * (g_noise * s_int)                   # c_i · R0 / R_noise,i
     uniform = lambda a: float(np.ptp(a)) <= 4 * np.finfo(float).eps * float(np.abs(a).max())  # noqa: E731

@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError
-from ..problem import safe_name
+from ..core.problem import safe_name
 from . import opamp
 from .factored import FactoredBoard, realise_factored
 from .netlist import OUTPUT_FILE, _noise_source, fmt, integrator_lines, probe_control_lines, tran_control_lines
@@ -80,7 +80,7 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     Returns:
         Netlist text, runnable as ``ngspice -b FILE``; it writes time and v(o{i}) on the grid.
     """
-    from ..solver.config import initial_state, resolve_grid
+    from ..core.config import initial_state, resolve_grid
 
     N, r = problem.N, problem.r
     if r * (r + 2 * N) > 2 * max_resistors:

@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from .. import __version__
-from ..problem import Problem, safe_name
+from ..core.problem import Problem, safe_name
 from . import opamp, spice_codes
 from .opamp import OpAmpParams
 from .design import ComponentValues, Mapping, design
@@ -47,7 +47,7 @@ def _pwl(times: np.ndarray, values: np.ndarray, per_line: int = 6) -> list[str]:
 
 def noise_plan(problem: Problem, spec: HardwareSpec, config, tau_s: float) -> tuple[float, int]:
     """Noise step h (s) and number of steps for a run, shared by twin and netlist."""
-    from ..solver.config import resolve_grid
+    from ..core.config import resolve_grid
 
     grid = resolve_grid(problem, config, tau_s, spec)
     return grid.noise_step_s, grid.n_noise_steps
@@ -75,7 +75,7 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
 
     Cost: O(d² + d·n_noise_steps) text for PWL noise.
     """
-    from ..solver.config import resolve_grid, initial_state
+    from ..core.config import resolve_grid, initial_state
 
     if values is None:
         values = design(problem, spec, mapping)
@@ -210,7 +210,7 @@ def _noise_source(i: int, spec: HardwareSpec, grid, tau: float, kind: str, seed:
     if kind == "pwl":
         key = (seed, grid.n_noise_steps, d)
         if key not in _ZOH_CACHE:
-            from ..solver.noise import zoh_normals
+            from ..core.noise import zoh_normals
 
             _ZOH_CACHE.clear()
             _ZOH_CACHE[key] = zoh_normals(seed, grid.n_noise_steps, d)[0]

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..circuit.boards import BoardStack
-from .noise import noise_rng
+from ..core.noise import noise_rng
 
 #: Scaled step: ν·h ≤ θ with ν = max(‖X‖₁, ‖X‖_∞). Taylor degrees: Φ(h) to degree 10 (remainder
 #: ≤ e^θ θ^11/11! ≈ 8e-15); the covariance series Σ_n L^n(Q) h^{n+1}/(n+1)! with ‖L‖ ≤ 2ν to n = 12

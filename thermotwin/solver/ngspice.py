@@ -21,8 +21,8 @@ from ..circuit.netlist import OUTPUT_FILE, render_netlist
 from ..circuit.spec import HardwareSpec
 from ..errors import NgspiceError, NgspiceNotFoundError
 from ..io import atomic_write_text
-from ..problem import Problem
-from .config import SimConfig, resolve_grid
+from ..core.problem import Problem
+from ..core.config import SimConfig, resolve_grid
 from .result import SimResult
 
 INSTALL_HINT = ("install it with `sudo apt-get install -y ngspice libngspice0 libngspice0-dev` "

@@ -23,9 +23,9 @@ import scipy.linalg
 
 from ..circuit.design import Mapping, Realised, adc_readout, design, realised_matrix
 from ..circuit.spec import HardwareSpec
-from ..problem import Problem
-from .config import SimConfig, initial_state, resolve_grid
-from .noise import ChunkedNormals
+from ..core.problem import Problem
+from ..core.config import SimConfig, initial_state, resolve_grid
+from ..core.noise import ChunkedNormals
 from .result import SimResult
 
 

@@ -31,8 +31,8 @@ from ..circuit.design import Mapping, design
 from ..circuit.netlist import render_netlist
 from ..circuit.spec import HardwareSpec
 from ..errors import NgspiceError, NgspiceNotFoundError
-from ..problem import Problem
-from .config import SimConfig, resolve_grid
+from ..core.problem import Problem
+from ..core.config import SimConfig, resolve_grid
 from .ngspice import check_spice_config, result_from_table
 from .result import SimResult
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from ..circuit.design import Mapping
 from ..circuit.spec import HardwareSpec
-from ..problem import Problem
-from .config import SimConfig
+from ..core.problem import Problem
+from ..core.config import SimConfig
 from .result import SimResult
 
 

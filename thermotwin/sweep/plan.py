@@ -47,8 +47,8 @@ import numpy as np
 from ..circuit.design import Mapping
 from ..circuit.spec import FIELD_DOCS, HardwareSpec
 from ..errors import InputError
-from ..problem import Problem
-from ..solver.config import SimConfig
+from ..core.problem import Problem
+from ..core.config import SimConfig
 from ..units import parse_quantity, parse_time
 from .matrices import FAMILIES, generated_problem
 
@@ -348,9 +348,9 @@ class SweepPlan:
             return self._problems[key]
         key = (self.matrix, self.rhs)
         if key not in self._problems:
-            from ..problem import load_problem
+            from ..core.problem import load_problem
 
-            self._problems[key] = load_problem(None if self.matrix == "builtin" else self.matrix, self.rhs)
+            self._problems[key] = load_problem(None if self.matrix == "builtin" else self.matrix, self.rhs, factored=False)
         return self._problems[key]
 
     def setup(self, i: int, values: dict | None = None) -> PointSetup:

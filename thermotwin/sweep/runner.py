@@ -30,7 +30,7 @@ RESULTS_EVERY_S = 30.0
 def _n_out_estimate(setup) -> int | None:
     """Output steps of a grid point from its nominal design (None if the design itself fails)."""
     from ..circuit.design import design
-    from ..solver.config import SimConfig, resolve_grid
+    from ..core.config import SimConfig, resolve_grid
 
     try:
         with warnings.catch_warnings():

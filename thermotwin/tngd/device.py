@@ -305,7 +305,7 @@ class CircuitTwin:
     last: dict = field(default_factory=dict)
 
     def _problem(self, system: CurvatureSystem):
-        from ..problem import Problem
+        from ..core.problem import Problem
 
         return Problem(system.dense(), system.grad, name="ggn")
 
@@ -314,7 +314,7 @@ class CircuitTwin:
         """One :func:`thermotwin.simulate` run; returns the SimResult (times in seconds)."""
         from ..circuit.design import Mapping, design
         from ..circuit.spec import HardwareSpec
-        from ..solver.config import SimConfig
+        from ..core.config import SimConfig
         from ..solver.registry import simulate
 
         spec = self.spec or HardwareSpec()
@@ -384,7 +384,7 @@ class FactoredTwin:
     def problem(self, system: CurvatureSystem):
         """The :class:`FactoredProblem` of ``system`` (cached for the last system: its Gram and
         Woodbury solve are reused by the delay step and by repeated calls)."""
-        from ..solver.factored import FactoredProblem
+        from ..core.problem import FactoredProblem
 
         if self._cache[0] is system:
             return self._cache[1]
@@ -400,7 +400,7 @@ class FactoredTwin:
 
         spec = self.spec or HardwareSpec()
         p = self.problem(system)
-        peak = max(float(np.abs(p.x_exact).max()), float(np.abs(p.g).max()), 1e-300)
+        peak = max(float(np.abs(p.x_exact).max()), float(np.abs(p.b).max()), 1e-300)
         limit = 0.5 * spec.v_range_v
         return 1.0 if peak <= limit else limit / peak
 
@@ -411,7 +411,7 @@ class FactoredTwin:
         units; ``stats['states_all']`` holds all trajectories when n_traj > 1)."""
         from ..circuit.spec import HardwareSpec
         from ..errors import SimulationError
-        from ..solver.config import SimConfig
+        from ..core.config import SimConfig
         from ..solver.factored import run_factored
 
         if not t_tau > 0:
