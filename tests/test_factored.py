@@ -586,9 +586,9 @@ def test_cli_realise_npz(tmp_path, capsys, monkeypatch):
     assert tol["error_floor"] == pytest.approx(np.linalg.norm(x_fixed - prob.x_exact) / np.linalg.norm(prob.x_exact),
                                                rel=1e-12)
     assert 1e-4 < tol["a_rel_frobenius"] < 0.05
-    import thermotwin.solver.factored as sf
+    import thermotwin.core.problem as problems
 
-    monkeypatch.setattr(sf, "DENSE_LIMIT", 10)
+    monkeypatch.setattr(problems, "DENSE_LIMIT", 10)
     assert main(["realise", str(path), "--json"]) == 0
     big = json.loads(capsys.readouterr().out)
     assert big["error_floor"] is None and big["a_rel_frobenius"] is None

@@ -290,45 +290,15 @@ def cmd_bench(args) -> int:
 
 
 def cmd_realise(args) -> int:
-    import numpy as np
-
-    from .circuit.design import design, error_floor, realised_matrix
+    from .circuit.board import realisation_report
 
     if _is_npz(args.matrix):
         from .factored import realise_npz
 
         return realise_npz(args)
     problem, spec, _ = _problem_spec_config(args)
-    values = design(problem, spec)
-    real = realised_matrix(values, spec)
-    ensemble_floor = None
-    if args.ensemble > 1:
-        from .circuit.design import Mapping
-
-        xs = []
-        for i in range(args.ensemble):
-            s_i = spec.replace(board_seed=spec.board_seed + i)
-            xs.append(realised_matrix(design(problem, s_i, Mapping(rounding="stochastic")), s_i).x_fixed_point)
-        x = problem.x_exact
-        ensemble_floor = float(np.linalg.norm(np.mean(xs, axis=0) - x) / np.linalg.norm(x))
-    A_eff = real.A_eff
-    out = {
-        "d": problem.d,
-        "tau_s": values.nominal_tau_s,
-        "tau_eff_s": values.nominal_tau_s * (1 + (1 / spec.opamp.gain if spec.opamp.gain else 0.0)),
-        "scale": values.scale,
-        "b_scale": values.b_scale,
-        "dropped": values.report.get("dropped", 0),
-        "clipped": values.report.get("clipped", 0),
-        "quantisation_max_rel": values.report.get("quantisation_max_rel", 0.0),
-        "a_rel_frobenius": float(np.linalg.norm(A_eff - problem.A) / np.linalg.norm(problem.A)),
-        "error_floor": error_floor(problem, real),
-        "nonideal_fields": spec.nonideal_fields(),
-        "ensemble": args.ensemble,
-        "ensemble_error_floor": ensemble_floor,
-        "A_eff": A_eff.tolist(),
-        "b_eff": real.b_eff.tolist(),
-    }
+    out = realisation_report(problem, spec, ensemble=args.ensemble)
+    ensemble_floor = out["ensemble_error_floor"]
     if args.json:
         print(json.dumps(out))
     else:

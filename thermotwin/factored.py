@@ -86,46 +86,19 @@ def realise_npz(args) -> int:
     damping_realised and per-array counts; a_rel_frobenius and error_floor need the N×N drift, so
     they are null above N = DENSE_LIMIT.
     """
+    from .circuit.board import realisation_report
+    from .circuit.mapping import Mapping
+    from .core.problem import load_factored
     from .errors import InputError
-    from .circuit.factored import realise_factored, stage_time_constants
-    from .solver.factored import DENSE_LIMIT, load_factored
 
     if getattr(args, "ensemble", 1) > 1:
         raise InputError("realise --ensemble is for dense problems; for an .npz use simulate --ensemble K")
     spec = _spec_and_config(args)[0]
     problem = load_factored(args.matrix)
-    # the twin's realisation has no op-amp dynamics; a GBW pole is reported as stage lags instead
-    dyn = {"opamp.gbw_hz": None, "opamp.slew_v_per_s": None}
     from .cli import y_gain_from_args
 
-    yg = y_gain_from_args(args)
-    board = realise_factored(problem, spec.replace(**dyn) if spec.opamp.gbw_hz is not None else spec, y_gain=yg)
-    rep = board.report
-    a0 = spec.opamp.gain
-    out = {
-        "d": problem.N, "N": problem.N, "r": problem.r,
-        "tau_s": board.tau_s, "tau_eff_s": board.tau_s * (1 + (1 / a0 if a0 else 0.0)),
-        "scale": rep["scale"], "scale_H": rep["scale_H"], "b_scale": board.b_scale,
-        "damping_realised": rep["damping_realised"],
-        "dropped": sum(rep.get(f"{a}_dropped", 0) for a in ("J1", "J2", "H")),
-        "clipped": sum(rep.get(f"{a}_clipped", 0) for a in ("J1", "J2", "H")),
-        "quantisation_max_rel": max([rep.get(f"{a}_quantisation_max_rel", 0.0) for a in ("J1", "J2", "H")]),
-        "arrays": {k: v for k, v in rep.items() if k.startswith(("J1_", "J2_", "H_"))},
-        "programmable_resistors": problem.r * (problem.r + 2 * problem.N),
-        "a_rel_frobenius": None, "error_floor": None,
-        "nonideal_fields": spec.nonideal_fields(),
-    }
-    out["y_gain"] = board.report["y_gain"]
-    out["stages"] = stage_time_constants(problem.J, problem.H, spec, a_max=problem.lambda_max - problem.damping,
-                                         lam=problem.damping, tau=board.tau_s, y_gain=out["y_gain"])
-    if problem.N <= DENSE_LIMIT:
-        F = problem.dense()
-        M = board.dense_drift()
-        f = board.f
-        out["a_rel_frobenius"] = float(np.linalg.norm(M - F) / np.linalg.norm(F))   # A_eff as for dense: M·τ
-        x_fixed = np.linalg.solve(M, f)
-        x = problem.x_exact
-        out["error_floor"] = float(np.linalg.norm(x_fixed - x) / np.linalg.norm(x))
+    out = realisation_report(problem, spec, Mapping(y_gain=y_gain_from_args(args)))
+    board_tau = out["tau_s"]
     if args.json:
         print(json.dumps(out))
     else:
@@ -139,7 +112,7 @@ def realise_npz(args) -> int:
         if st is not None:
             print(f"  op-amp stages (GBW {spec.opamp.gbw_hz:g} Hz): J-stage lag up to {st['tc_J_stage_max_s']:.3g} s "
                   f"(noise gain {st['noise_gain_J_max']:.4g}), H-stage {st['tc_H_stage_max_s']:.3g} s, loop lag "
-                  f"{st['loop_lag_max_s']:.3g} s = {st['loop_lag_max_s'] / board.tau_s:.3g} τ; worst-mode loop "
+                  f"{st['loop_lag_max_s']:.3g} s = {st['loop_lag_max_s'] / board_tau:.3g} τ; worst-mode loop "
                   f"{'stable' if st['loop_stable'] else 'UNSTABLE'} (rate {st['loop_rate_max_per_s']:.3g} /s); integrators' "
                   f"τ stretched ×{st['integrator_tau_stretch_median']:.3g} (median) to ×{st['integrator_tau_stretch_max']:.3g}")
     return 0
