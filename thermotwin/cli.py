@@ -116,6 +116,13 @@ def y_gain_from_args(args):
     return 1.0 if value is None else value
 
 
+def mapping_from_args(args):
+    """The Mapping of the command's options (--y-gain, --gbw-model)."""
+    from .circuit.mapping import Mapping
+
+    return Mapping(y_gain=y_gain_from_args(args), gbw_model=gbw_model_from_args(args))
+
+
 def gbw_model_from_args(args) -> str:
     """The --gbw-model value of a factored problem ('refuse' when absent)."""
     value = getattr(args, "gbw_model", None)
@@ -198,26 +205,11 @@ def cmd_simulate(args) -> int:
 
         res, summary = simulate_npz(args)
         return _emit_simulation(args, res, summary)
+    from .circuit.mapping import Mapping
+    from .factored import run_simulation
+
     problem, spec, config = _problem_spec_config(args)
-    if args.ensemble > 1:
-        import numpy as np
-
-        from .solver.registry import simulate_ensemble
-
-        members, x_avg = simulate_ensemble(problem, spec, config, args.ensemble, backend=args.backend)
-        res = members[0]
-        summary = res.summary()
-        x = problem.x_exact
-        summary.update(
-            ensemble=args.ensemble,
-            x_mean=x_avg.tolist(),
-            rel_error=float(np.linalg.norm(x_avg - x) / np.linalg.norm(x)),
-            rel_error_members=[m.rel_error for m in members],
-            wall_s=float(sum(m.wall_s for m in members)),
-        )
-    else:
-        res = simulate(problem, spec, config, backend=args.backend)
-        summary = res.summary()
+    res, summary = run_simulation(problem, spec, config, args.backend, Mapping(), args.ensemble, quiet=args.json)
     return _emit_simulation(args, res, summary)
 
 
@@ -429,6 +421,7 @@ def cmd_spec(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .solver.registry import BACKENDS, backend_names
 
     ap = argparse.ArgumentParser(prog="thermotwin", description="Circuit simulator and digital twin of thermodynamic "
                                  "(Langevin) analog linear solvers: netlists, ngspice/PySpice runs, an exact OU twin, "
@@ -453,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_y_gain(p)
     _add_gbw_model(p)
     _add_problem_args(p)
-    p.add_argument("--backend", default="twin", choices=["twin", "twin-em", "ngspice", "pyspice"])
+    p.add_argument("--backend", default="twin", choices=backend_names(),
+                   help="; ".join(f"{b.name}: {b.description}" for b in BACKENDS.values()))
     p.add_argument("--out", help="directory for trace.csv and summary.json")
     p.add_argument("--ensemble", type=int, default=1, metavar="K",
                    help="average over K boards (board_seed+i, stochastic rounding, seed+i): error mitigation")

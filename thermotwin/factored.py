@@ -27,53 +27,31 @@ def _spec_and_config(args):
 
 
 def simulate_npz(args):
-    """``thermotwin simulate problem.npz``: load, run the factored twin (or ngspice on the three-array
-    netlist), return ``(SimResult, summary dict)`` — with ``--ensemble K`` the first member's result
-    and the ensemble summary (the dense keys: ensemble, x_mean, rel_error, rel_error_members).
+    """``thermotwin simulate problem.npz``: the registry's simulate (or run_ensemble) on the factored problem;
+    returns ``(SimResult, summary dict)``."""
+    from .core.problem import load_problem
 
-    Raises InputError (one line at the CLI) for options that have no meaning at this scale.
-    """
-    from .errors import InputError
-    from .solver.factored import load_factored, run_factored, run_factored_ensemble
-
-    if args.backend not in ("twin", "ngspice", "pyspice"):
-        raise InputError(f"backend {args.backend!r} cannot run a factored .npz problem; use --backend twin (any "
-                         "size) or ngspice/pyspice (the three-array netlist, small boards)")
-    if args.rhs:
-        raise InputError("--rhs: a factored .npz carries its right-hand side as array g; drop --rhs")
-    k = getattr(args, "ensemble", 1)
-    if k > 1 and args.backend != "twin":
-        raise InputError("--ensemble on a factored problem runs the twin; use --backend twin")
+    problem = load_problem(args.matrix, args.rhs)
     spec, config = _spec_and_config(args)
-    problem = load_factored(args.matrix)
-    from .cli import gbw_model_from_args, y_gain_from_args
+    from .cli import mapping_from_args
 
-    yg = y_gain_from_args(args)
-    gm = gbw_model_from_args(args)
-    if gm != "refuse" and args.backend != "twin":
-        raise InputError("--gbw-model is the factored twin's approximation; SPICE simulates the op-amp poles "
-                         "themselves: drop it with --backend ngspice/pyspice")
-    if args.backend == "ngspice":
-        from .solver.ngspice import run_ngspice_factored
+    return run_simulation(problem, spec, config, args.backend, mapping_from_args(args), getattr(args, "ensemble", 1),
+                          quiet=args.json)
 
-        res = run_ngspice_factored(problem, spec, config, y_gain=yg)
-        return res, res.summary()
-    if args.backend == "pyspice":
-        from .solver.pyspice_backend import run_pyspice_factored
 
-        res = run_pyspice_factored(problem, spec, config, y_gain=yg)
-        return res, res.summary()
-    if k > 1:
-        res, x_means, x_avg, wall = run_factored_ensemble(problem, spec, config, k, y_gain=yg, gbw_model=gm)
-        summary = res.summary()
-        x = problem.x_exact
-        nx = float(np.linalg.norm(x))
-        summary.update(ensemble=k, x_mean=x_avg.tolist(), rel_error=float(np.linalg.norm(x_avg - x) / nx),
-                       rel_error_members=[float(np.linalg.norm(m - x) / nx) for m in x_means], wall_s=wall)
+def run_simulation(problem, spec, config, backend, mapping, ensemble: int = 1, quiet: bool = False):
+    """(result, summary) of one run or an ensemble of ``ensemble`` boards (stochastic rounding)."""
+    import dataclasses
+
+    from .solver.registry import run_ensemble, simulate
+
+    if ensemble > 1:
+        ens = run_ensemble(problem, spec, config, ensemble, backend, dataclasses.replace(mapping, rounding="stochastic"))
+        res, summary = ens.first, ens.summary()
     else:
-        res = run_factored(problem, spec, config, y_gain=yg, gbw_model=gm)
+        res = simulate(problem, spec, config, backend, mapping)
         summary = res.summary()
-    if "noise_note" in res.stats and not args.json:
+    if "noise_note" in res.stats and not quiet:
         print(f"thermotwin: note: {res.stats['noise_note']}", file=sys.stderr)
     return res, summary
 

@@ -73,7 +73,7 @@ def factored_grid(problem: FactoredProblem, config, tau_s: float, spec=None):
     return resolve_grid(problem, config, tau_s, spec, exact_steps=True)
 
 
-def run_factored(problem: FactoredProblem, spec=None, config=None, *, rounding: str = "nearest",
+def run_factored(problem: FactoredProblem, spec=None, config=None, *, mapping=None, rounding: str = "nearest",
                  out_of_range: str = "drop", node_tolerance: bool = False, method: str = "auto",
                  etd_tol: float = ETD_TOL, blas_threads: int | None = BLAS_THREADS, y_gain: float | str = 1.0,
                  gbw_model: str = "refuse"):
@@ -84,7 +84,8 @@ def run_factored(problem: FactoredProblem, spec=None, config=None, *, rounding: 
         spec: :class:`HardwareSpec` (default ideal); see :func:`thermotwin.circuit.factored.realise_factored`
             for the non-idealities modelled and how.
         config: :class:`SimConfig`; ``noise`` white (exact) or none (pwl runs as white, see module doc).
-        rounding, out_of_range, node_tolerance, y_gain, gbw_model: passed to ``realise_factored``.
+        mapping: :class:`~thermotwin.circuit.mapping.Mapping` (rounding, out_of_range, node_tolerance,
+            y_gain, gbw_model); without it, from the keywords of the same names (older callers).
         method: ``auto``; ``basis`` (force the orthonormal-basis engine, a cross-check); ``etd2``
             (force the exponential integrator even without diagonal effects).
         etd_tol: accuracy target of the diagonal path (relative to the signal); the sub-step is
@@ -93,50 +94,40 @@ def run_factored(problem: FactoredProblem, spec=None, config=None, *, rounding: 
 
     Cost: O(N r²) once, O(N r) per output step (exact paths) or per sub-step (``etd2``); memory
     O(N r) plus the output (n_out + 1)·N. Noise: N standard normals per step from ``config.seed``
-    (:func:`thermotwin.solver.noise.zoh_normals` order), drawn in chunks.
+    (:func:`thermotwin.core.noise.zoh_normals` order), drawn in chunks.
     """
+    from ..circuit.mapping import Mapping
     from ..core.lowrank import blas_threads as _limit
 
+    if mapping is None:
+        mapping = Mapping(rounding=rounding, out_of_range=out_of_range, node_tolerance=node_tolerance,
+                          y_gain=y_gain, gbw_model=gbw_model)
     t0 = time.perf_counter()
     with _limit(blas_threads):
-        return _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance, method, etd_tol, t0,
-                             y_gain, gbw_model)
+        return _run_factored(problem, spec, config, mapping, method, etd_tol, t0)
 
 
 def run_factored_ensemble(problem: FactoredProblem, spec=None, config=None, k: int = 2, **kw):
-    """Error mitigation at paper scale (as :func:`~thermotwin.solver.registry.simulate_ensemble`): K boards,
-    board i with ``board_seed + i`` and stochastic rounding, noise ``seed + i``.
+    """Error mitigation at paper scale (:func:`~thermotwin.solver.registry.run_ensemble` with the twin):
+    K boards, board i with ``board_seed + i`` and stochastic rounding, noise ``seed + i``.
 
     Returns (first member's SimResult, list of the members' time averages, their mean, total wall s).
-    Only the first member's trace is kept (memory: one output array at a time).
+    Only the first member's trace is kept (memory: one output array at a time). ``kw``: the mapping
+    options (rounding default ``stochastic``, out_of_range, node_tolerance, y_gain, gbw_model).
     """
-    from ..circuit.spec import HardwareSpec
+    from ..circuit.mapping import Mapping
     from ..core.config import SimConfig
+    from .registry import run_ensemble
 
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"ensemble size {k!r} must be an integer ≥ 1")
-    spec = spec or HardwareSpec()
-    config = config or SimConfig(noise="white")
     kw.setdefault("rounding", "stochastic")
-    first, x_means, wall = None, [], 0.0
-    for i in range(k):
-        res = run_factored(problem, spec.replace(board_seed=spec.board_seed + i),
-                           replace(config, seed=config.seed + i), **kw)
-        x_means.append(np.array(res.x_mean))
-        wall += res.wall_s
-        if first is None:
-            first = res
-    return first, x_means, np.mean(x_means, axis=0), wall
+    ens = run_ensemble(problem, spec, config or SimConfig(noise="white"), k, "twin", Mapping(**kw))
+    return ens.first, ens.x_means, ens.x_mean, ens.wall_s
 
 
-def _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance, method, etd_tol, t0, y_gain,
-                  gbw_model):
-    from ..circuit.design import adc_readout
+def _run_factored(problem, spec, config, mapping, method, etd_tol, t0):
     from ..circuit.factored import realise_factored
     from ..circuit.spec import HardwareSpec
     from ..core.config import SimConfig, initial_state
-    from ..core.lowrank import BasisLowRank, SymLowRank, etd2_path, exact_path
-    from .result import SimResult
 
     spec = spec or HardwareSpec()
     config = config or SimConfig(noise="white")
@@ -150,13 +141,25 @@ def _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance,
     if noise == "pwl":
         noise = "white"
         stats["noise_note"] = "pwl (zero-order hold for SPICE) runs as exact white noise at factored scale"
-    N, r = problem.N, problem.r
-    n_traj = config.n_traj
     # Memory plan from the structure alone, checked before the board and the output are allocated.
-    pre = replace(config, noise=noise)
-    plan = realise_factored(problem, spec, rounding=rounding, out_of_range=out_of_range,
-                            node_tolerance=node_tolerance, dry_run=True, y_gain=y_gain, gbw_model=gbw_model)
-    grid = factored_grid(problem, pre, plan.tau_s, spec)
+    plan = realise_factored(problem, spec, mapping=mapping, dry_run=True)
+    grid = resolve_grid(problem, replace(config, noise=noise), plan.tau_s, spec, exact_steps=True)
+    _check_run_memory(problem, spec, config.n_traj, grid, plan, method)
+    board = realise_factored(problem, spec, mapping=mapping)
+    stats.update(board.report)
+    engine = _engine(problem, board, method, stats)
+    kappa = board.kappa if noise != "none" else 0.0
+    out = np.empty((config.n_traj, grid.n_out + 1, problem.N))
+    y0 = initial_state(problem, config) / board.noise_gain
+    if not (board.has_diagonal or method == "etd2"):
+        _exact_paths(engine, board, grid, kappa, y0, config, out)
+    else:
+        grid = _etd2_paths(engine, board, grid, kappa, y0, config, etd_tol, out, stats)
+    return _result(problem, spec, config, noise, board, grid, out, stats, t0)
+
+
+def _check_run_memory(problem, spec, n_traj: int, grid, plan, method: str) -> None:
+    N, r = problem.N, problem.r
     diag = plan.has_diagonal or method == "etd2"
     k = r if (plan.symmetric and method != "basis") else 2 * r
     est = 8.0 * n_traj * (grid.n_out + 1) * N * (2 if spec.adc_bits is not None else 1)
@@ -167,85 +170,99 @@ def _run_factored(problem, spec, config, rounding, out_of_range, node_tolerance,
         est += 8.0 * 8 * N
     check_memory(est, f"a factored run (N = {N}, r = {r}, {grid.n_out} output rows, "
                  f"{'diagonal' if diag else 'exact'} path)")
-    board = realise_factored(problem, spec, rounding=rounding, out_of_range=out_of_range,
-                             node_tolerance=node_tolerance, y_gain=y_gain, gbw_model=gbw_model)
-    stats.update(board.report)
-    diag = board.has_diagonal or method == "etd2"
+
+
+def _engine(problem, board, method: str, stats: dict):
+    """The exact low-rank engine of the realised drift, in Y = V/noise_gain (isotropic noise):
+    F_Y = diag(d) + diag(row/ng) J2ᵀ H J1 diag(ng)."""
+    from ..core.lowrank import BasisLowRank, SymLowRank
+
+    r, N = problem.r, problem.N
     sym = board.symmetric and method != "basis"
     ng = board.noise_gain
-    kappa = board.kappa if noise != "none" else 0.0
-    # Y = V / noise_gain makes the noise isotropic: F_Y = diag(d) + diag(row/ng) J2ᵀ H J1 diag(ng).
     lam_bar = 0.5 * (float(board.d.max()) + float(board.d.min()))
-    E = board.d - lam_bar
     scal = float(board.row[0])
     psd = sym and float(np.linalg.eigvalsh(board.H).min()) >= -H_PSD_TOL * float(np.abs(board.H).max())
     if sym and psd:                              # uniform row scaling folded into H
+        stats["path"] = "factored-exact"
         if board.J1 is problem.J and board.H is problem.H and scal == 1.0 and lam_bar == problem.damping:
             engine = problem.engine
         else:
-            gram = problem.gram if board.J1 is problem.J else None
-            engine = SymLowRank(board.J1, board.H * scal, lam_bar, gram=gram)
-        stats["path"] = "factored-exact"
-    else:
-        # Quantised H' may be indefinite (sym, k = r) or the arrays differ (k ≤ 2r): orthonormal basis.
-        a_scale = board.row / ng
-        blocks = [(board.J1, ng)] if sym else [(board.J2, a_scale), (board.J1, ng)]
-        Xt = np.empty((r * len(blocks), N))
-        for b, (Jb, sc) in enumerate(blocks):
-            np.multiply(Jb, sc[None, :], out=Xt[b * r:(b + 1) * r])
-        H_b = board.H * (scal if sym else 1.0)
-        red = (lambda R: (R @ H_b, R)) if sym else (lambda R: (R[:, :r] @ H_b, R[:, r:]))
-        engine = BasisLowRank(Xt, lam_bar, red)
-        del Xt
-        stats["path"] = "factored-exact-basis"
-        worst = engine.check_stable()
-        if worst <= 0:
-            raise UnstableMatrixError(
-                f"the realised board is unstable: λI + J₂ᵀH'J₁ has an eigenvalue with real part {worst:.3g} ≤ 0 "
-                "(the mismatch between the arrays from tolerance or quantisation exceeds the damping), so the "
-                "integrators would rail out; use a smaller r_tolerance, more resistor bits or a larger damping")
+            engine = SymLowRank(board.J1, board.H * scal, lam_bar, gram=problem.gram if board.J1 is problem.J else None)
+        stats["subspace_dim"] = int(engine.k)
+        return engine
+    # Quantised H' may be indefinite (sym, k = r) or the arrays differ (k ≤ 2r): orthonormal basis.
+    a_scale = board.row / ng
+    blocks = [(board.J1, ng)] if sym else [(board.J2, a_scale), (board.J1, ng)]
+    Xt = np.empty((r * len(blocks), N))
+    for b, (Jb, sc) in enumerate(blocks):
+        np.multiply(Jb, sc[None, :], out=Xt[b * r:(b + 1) * r])
+    H_b = board.H * (scal if sym else 1.0)
+    red = (lambda R: (R @ H_b, R)) if sym else (lambda R: (R[:, :r] @ H_b, R[:, r:]))
+    engine = BasisLowRank(Xt, lam_bar, red)
+    del Xt
+    stats["path"] = "factored-exact-basis"
+    worst = engine.check_stable()
+    if worst <= 0:
+        raise UnstableMatrixError(
+            f"the realised board is unstable: λI + J₂ᵀH'J₁ has an eigenvalue with real part {worst:.3g} ≤ 0 "
+            "(the mismatch between the arrays from tolerance or quantisation exceeds the damping), so the "
+            "integrators would rail out; use a smaller r_tolerance, more resistor bits or a larger damping")
     stats["subspace_dim"] = int(engine.k)
-    f_Y = board.f / ng
-    v0 = initial_state(problem, config)
-    y0 = v0 / ng
-    out = np.empty((n_traj, grid.n_out + 1, N))
-    if not diag:
-        ops = engine.exact_ops(grid.dt_out_s / board.tau_s, kappa)
-        y_star = engine.solve(f_Y)
-        for t in range(n_traj):
-            chunks = noise_chunks(config.seed, grid.n_out, N, n_traj, t, kappa > 0)
-            exact_path(engine, ops, y_star, y0 - y_star, chunks, out[t])
-    else:
-        e_max = float(np.abs(E).max())
-        dt = grid.dt_out_s / board.tau_s
-        h_max = math.sqrt(etd_tol / (ETD_ERROR_CONST * e_max)) if e_max > 0 else dt
-        if config.noise_step is not None:
-            from ..units import parse_time
+    return engine
 
-            h_max = min(h_max, parse_time(config.noise_step, board.tau_s) / board.tau_s)
-        m = max(1, math.ceil(dt / h_max * (1 - 1e-12)))
-        h = dt / m
-        if float(board.d.min()) <= 0:
-            raise UnstableMatrixError("the realised board is unstable: a diagonal drift entry is ≤ 0")
-        ops = engine.etd_ops(h, kappa)
-        for t in range(n_traj):
-            chunks = noise_chunks(config.seed, grid.n_out * m, N, n_traj, t, kappa > 0)
-            etd2_path(engine, ops, f_Y, E, y0, m, chunks, out[t])
-        grid = replace(grid, noise_step_s=grid.dt_out_s / m, steps_per_out=m)
-        stats.update(path="factored-etd2", substeps_per_output=m, substep_tau=h, E_max=e_max,
-                     etd_error_bound=ETD_ERROR_CONST * h * h * e_max)
-    out *= ng
+
+def _exact_paths(engine, board, grid, kappa: float, y0, config, out) -> None:
+    """Exact OU transitions, one per output step, every trajectory (Y units)."""
+    from ..core.lowrank import exact_path
+
+    N, n_traj = out.shape[2], out.shape[0]
+    ops = engine.exact_ops(grid.dt_out_s / board.tau_s, kappa)
+    y_star = engine.solve(board.f / board.noise_gain)
+    for t in range(n_traj):
+        chunks = noise_chunks(config.seed, grid.n_out, N, n_traj, t, kappa > 0)
+        exact_path(engine, ops, y_star, y0 - y_star, chunks, out[t])
+
+
+def _etd2_paths(engine, board, grid, kappa: float, y0, config, etd_tol: float, out, stats: dict):
+    """The diagonal path: ETD2 sub-steps around the exact low-rank part; returns the grid with its sub-steps."""
+    from ..core.lowrank import etd2_path
+    from ..units import parse_time
+
+    N, n_traj = out.shape[2], out.shape[0]
+    E = board.d - 0.5 * (float(board.d.max()) + float(board.d.min()))
+    e_max = float(np.abs(E).max())
+    dt = grid.dt_out_s / board.tau_s
+    h_max = math.sqrt(etd_tol / (ETD_ERROR_CONST * e_max)) if e_max > 0 else dt
+    if config.noise_step is not None:
+        h_max = min(h_max, parse_time(config.noise_step, board.tau_s) / board.tau_s)
+    m = max(1, math.ceil(dt / h_max * (1 - 1e-12)))
+    h = dt / m
+    if float(board.d.min()) <= 0:
+        raise UnstableMatrixError("the realised board is unstable: a diagonal drift entry is ≤ 0")
+    ops = engine.etd_ops(h, kappa)
+    f_Y = board.f / board.noise_gain
+    for t in range(n_traj):
+        chunks = noise_chunks(config.seed, grid.n_out * m, N, n_traj, t, kappa > 0)
+        etd2_path(engine, ops, f_Y, E, y0, m, chunks, out[t])
+    stats.update(path="factored-etd2", substeps_per_output=m, substep_tau=h, E_max=e_max,
+                 etd_error_bound=ETD_ERROR_CONST * h * h * e_max)
+    return replace(grid, noise_step_s=grid.dt_out_s / m, steps_per_out=m)
+
+
+def _result(problem, spec, config, noise: str, board, grid, out, stats: dict, t0: float):
+    from ..circuit.programming import adc_readout
+    from .result import SimResult
+
+    out *= board.noise_gain
     if spec.adc_bits is not None:
         out = adc_readout(out * board.b_scale, spec) / board.b_scale
-    stats.update(noise_steps=grid.n_out * grid.steps_per_out, output_steps=grid.n_out, N=N, r=r)
-    problem_hash = problem.digest()
-    wall = time.perf_counter() - t0
-    if n_traj > 1:
+    stats.update(noise_steps=grid.n_out * grid.steps_per_out, output_steps=grid.n_out, N=problem.N, r=problem.r)
+    if config.n_traj > 1:
         stats["states_all"] = out
     return SimResult(
         backend="twin", times=grid.times, states=out[0], x_exact=problem.x_exact, tau_s=board.tau_s,
-        settle_s=grid.settle_s, wall_s=wall, seed=config.seed, noise=noise, spec_hash=spec.digest(),
-        problem_hash=problem_hash, b_scale=board.b_scale, A=problem.operator, b=problem.b,
-        noise_step_s=grid.noise_step_s, stats=stats,
+        settle_s=grid.settle_s, wall_s=time.perf_counter() - t0, seed=config.seed, noise=noise,
+        spec_hash=spec.digest(), problem_hash=problem.digest(), b_scale=board.b_scale, A=problem.operator,
+        b=problem.b, noise_step_s=grid.noise_step_s, stats=stats,
     )
-
