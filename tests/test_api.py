@@ -102,7 +102,7 @@ def test_realise_gives_one_board_type_for_both_forms(fp):
 
 
 def test_one_netlist_writer_for_both_layouts(fp):
-    from thermotwin.circuit.factored_netlist import render_factored_netlist
+    from thermotwin.circuit.netlist import render_factored_netlist
 
     cfg = tt.SimConfig(t_end="3tau", noise="none")
     text = tt.render_netlist(fp, tt.HardwareSpec(), cfg, tt.Mapping(y_gain=0.5))

@@ -13,7 +13,7 @@ core (problems, time grid, noise) → circuit (HardwareSpec, realise → Board, 
 (TNGD loop, timing) → cli.
 """
 
-__version__ = "0.1.0"
+from .core.version import __version__  # noqa: E402
 
 from .errors import (  # noqa: E402
     InputError, NgspiceError, NgspiceNotFoundError, SimulationError, ThermotwinError, UnstableMatrixError,

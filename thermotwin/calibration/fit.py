@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
-from .. import __version__
+from ..core.version import __version__
 from ..errors import InputError
 from .traces import Trace, uniform
 

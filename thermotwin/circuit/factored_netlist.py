@@ -52,7 +52,7 @@ from .spice_text import OUTPUT_FILE, finish, fmt, header_lines, integrator_cell,
 #: validation oracle for small boards (DESIGN 3), a netlist of this size is already ~100 MB.
 DEFAULT_MAX_RESISTORS = 2_000_000
 
-__all__ = ["factored_layout", "render_factored_netlist", "board_for_netlist", "static_nodes", "DEFAULT_MAX_RESISTORS"]
+__all__ = ["factored_layout", "board_for_netlist", "check_size", "static_nodes", "DEFAULT_MAX_RESISTORS"]
 
 
 def board_for_netlist(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
@@ -61,19 +61,6 @@ def board_for_netlist(problem, spec: HardwareSpec, rounding: str = "nearest", ou
     left out: SPICE simulates the op-amps themselves (``realise(..., purpose="spice")``)."""
     mapping = Mapping(rounding=rounding, out_of_range=out_of_range, node_tolerance=node_tolerance, y_gain=y_gain)
     return realise(problem, spec, mapping, purpose="spice").arrays
-
-
-def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: FactoredBoard | None = None,
-                            rounding: str = "nearest", out_of_range: str = "drop", node_tolerance: bool = False,
-                            y_gain: float | str = 1.0, output_file: str = OUTPUT_FILE, probe: bool = False,
-                            max_resistors: int = DEFAULT_MAX_RESISTORS) -> str:
-    """The three-array netlist: :func:`thermotwin.circuit.netlist.render_netlist` of a factored problem
-    (the mapping options as keywords, for older callers)."""
-    from .netlist import render_netlist   # the writer imports this layout
-
-    mapping = Mapping(rounding=rounding, out_of_range=out_of_range, node_tolerance=node_tolerance, y_gain=y_gain)
-    return render_netlist(problem, spec, config, mapping, output_file=output_file, probe=probe, board=board,
-                          max_resistors=max_resistors)
 
 
 def check_size(problem, max_resistors: int = DEFAULT_MAX_RESISTORS) -> None:

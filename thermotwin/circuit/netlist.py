@@ -26,7 +26,7 @@ from . import opamp
 from .board import Board, realise
 from .design import ComponentValues
 from .factored import FactoredBoard
-from .factored_netlist import DEFAULT_MAX_RESISTORS, factored_layout
+from .factored_netlist import DEFAULT_MAX_RESISTORS, check_size, factored_layout
 from .mapping import Mapping
 from .opamp import OpAmpParams
 from .spec import IDEAL_SPICE_GAIN, HardwareSpec
@@ -38,7 +38,7 @@ from .field import field_params, initial_x
 
 _noise_source = noise_source
 
-__all__ = ["render_netlist", "noise_plan", "OUTPUT_FILE", "PROBE_FILE", "fmt"]
+__all__ = ["render_netlist", "render_factored_netlist", "noise_plan", "OUTPUT_FILE", "PROBE_FILE", "fmt"]
 
 
 def noise_plan(problem: Problem, spec: HardwareSpec, config, tau_s: float) -> tuple[float, int]:
@@ -83,8 +83,6 @@ def render_netlist(problem, spec: HardwareSpec, config, mapping: Mapping = Mappi
 
 
 def _spice_board(problem, spec: HardwareSpec, mapping: Mapping, board, max_resistors: int) -> FactoredBoard:
-    from .factored_netlist import check_size
-
     check_size(problem, max_resistors)
     if isinstance(board, Board):
         return board.arrays
@@ -125,3 +123,14 @@ def _dense_layout(problem: Problem, spec: HardwareSpec, config, values: Componen
         ics += [f"v(q{i})={fmt(x0[2 * d + i])}" for i in range(d)]
         ics += [f"v(n{i})={fmt(x0[2 * d + i])}" for i in range(d)]
     return finish(L, probe, d, grid, kind, config.seed, out_name, ics)
+
+
+def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: FactoredBoard | None = None,
+                            rounding: str = "nearest", out_of_range: str = "drop", node_tolerance: bool = False,
+                            y_gain: float | str = 1.0, output_file: str = OUTPUT_FILE, probe: bool = False,
+                            max_resistors: int = DEFAULT_MAX_RESISTORS) -> str:
+    """The three-array netlist: :func:`thermotwin.circuit.netlist.render_netlist` of a factored problem
+    (the mapping options as keywords, for older callers)."""
+    mapping = Mapping(rounding=rounding, out_of_range=out_of_range, node_tolerance=node_tolerance, y_gain=y_gain)
+    return render_netlist(problem, spec, config, mapping, output_file=output_file, probe=probe, board=board,
+                          max_resistors=max_resistors)

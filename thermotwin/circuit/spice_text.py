@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import __version__
+from ..core.version import __version__
 from ..core.noise import zoh_normals
 from . import opamp, spice_codes
 from .opamp import OpAmpParams

@@ -107,23 +107,6 @@ def run_factored(problem: FactoredProblem, spec=None, config=None, *, mapping=No
         return _run_factored(problem, spec, config, mapping, method, etd_tol, t0)
 
 
-def run_factored_ensemble(problem: FactoredProblem, spec=None, config=None, k: int = 2, **kw):
-    """Error mitigation at paper scale (:func:`~thermotwin.solver.registry.run_ensemble` with the twin):
-    K boards, board i with ``board_seed + i`` and stochastic rounding, noise ``seed + i``.
-
-    Returns (first member's SimResult, list of the members' time averages, their mean, total wall s).
-    Only the first member's trace is kept (memory: one output array at a time). ``kw``: the mapping
-    options (rounding default ``stochastic``, out_of_range, node_tolerance, y_gain, gbw_model).
-    """
-    from ..circuit.mapping import Mapping
-    from ..core.config import SimConfig
-    from .registry import run_ensemble
-
-    kw.setdefault("rounding", "stochastic")
-    ens = run_ensemble(problem, spec, config or SimConfig(noise="white"), k, "twin", Mapping(**kw))
-    return ens.first, ens.x_means, ens.x_mean, ens.wall_s
-
-
 def _run_factored(problem, spec, config, mapping, method, etd_tol, t0):
     from ..circuit.factored import realise_factored
     from ..circuit.spec import HardwareSpec

@@ -24,7 +24,7 @@ from ..errors import InputError
 from .result import SimResult
 
 __all__ = ["Backend", "BACKENDS", "backend_names", "get_backend", "check_supported", "simulate",
-           "simulate_ensemble", "run_ensemble", "EnsembleResult"]
+           "simulate_ensemble", "run_ensemble", "EnsembleResult", "simulate_summary"]
 
 _SPICE_NOISE = ("pwl", "trnoise", "trrandom", "none")
 
@@ -214,3 +214,27 @@ def simulate_ensemble(problem, spec: HardwareSpec, config: SimConfig, k: int, ba
     """:func:`run_ensemble` keeping every member: (the members' results, the mean of their time averages)."""
     ens = run_ensemble(problem, spec, config, k, backend, mapping, keep="all")
     return ens.members, ens.x_mean
+
+
+def simulate_summary(problem, spec: HardwareSpec, config: SimConfig, backend="twin", mapping: Mapping = Mapping(),
+                     ensemble: int = 1) -> tuple[SimResult, dict]:
+    """(result, summary dict) of one run, or of an ensemble of ``ensemble`` boards (stochastic rounding;
+    the result is the first member's): what ``thermotwin simulate --json`` prints."""
+    if ensemble > 1:
+        ens = run_ensemble(problem, spec, config, ensemble, backend, dataclasses.replace(mapping, rounding="stochastic"))
+        return ens.first, ens.summary()
+    res = simulate(problem, spec, config, backend, mapping)
+    return res, res.summary()
+
+
+def run_factored_ensemble(problem, spec=None, config=None, k: int = 2, **kw):
+    """Error mitigation at paper scale (:func:`run_ensemble` with the twin):
+    K boards, board i with ``board_seed + i`` and stochastic rounding, noise ``seed + i``.
+
+    Returns (first member's SimResult, list of the members' time averages, their mean, total wall s).
+    Only the first member's trace is kept (memory: one output array at a time). ``kw``: the mapping
+    options (rounding default ``stochastic``, out_of_range, node_tolerance, y_gain, gbw_model).
+    """
+    kw.setdefault("rounding", "stochastic")
+    ens = run_ensemble(problem, spec, config or SimConfig(noise="white"), k, "twin", Mapping(**kw))
+    return ens.first, ens.x_means, ens.x_mean, ens.wall_s

@@ -146,7 +146,7 @@ def run_sweep(plan: SweepPlan, out_dir, workers: int | None = None, scheduler: s
             slots = max(1, sum(client.nthreads().values()))
         finally:
             client.close()
-    from .. import __version__
+    from ..core.version import __version__
 
     store = SweepStore(out_dir, plan.normalised(), plan.digest(),
                        meta_extra={"version": __version__, "sweep_file": sweep_file, "columns": plan.columns()})
