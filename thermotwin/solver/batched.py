@@ -34,12 +34,12 @@ rails out).
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..circuit.boards import BoardStack
+from ..core.lowrank import blas_threads
 from ..core.noise import noise_rng
 
 #: Scaled step: ν·h ≤ θ with ν = max(‖X‖₁, ‖X‖_∞). Taylor degrees: Φ(h) to degree 10 (remainder
@@ -56,7 +56,6 @@ TRANSITION_CHUNK_BYTES = 512 * 1024
 NOISE_CHUNK_BYTES = 8 * 2**20
 
 
-@contextmanager
 def one_blas_thread():
     """Run on one BLAS thread (via threadpoolctl when it is installed; else OPENBLAS_NUM_THREADS decides).
 
@@ -66,13 +65,7 @@ def one_blas_thread():
     even d = 512–1024 GEMMs ran at 12–34 GFLOP/s on two threads against 38–46 on one while other
     work shared the cores.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                      # pragma: no cover - then OPENBLAS_NUM_THREADS decides
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    return blas_threads(1)
 
 
 @dataclass

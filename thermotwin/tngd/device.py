@@ -408,15 +408,13 @@ class FactoredTwin:
         return p
 
     def b_scale(self, system: CurvatureSystem) -> float:
-        """Volts per problem unit the factored mapping uses (realise_factored's rule: the larger of
-        max|x*| and max|∇ℓ| at half the converter range, never amplified)."""
+        """Volts per problem unit the factored mapping uses (the mapping's one voltage-scale rule:
+        the larger of max|x*| and max|∇ℓ| at half the converter range, never amplified)."""
+        from ..circuit.programming import voltage_scale
         from ..circuit.spec import HardwareSpec
 
-        spec = self.spec or HardwareSpec()
         p = self.problem(system)
-        peak = max(float(np.abs(p.x_exact).max()), float(np.abs(p.b).max()), 1e-300)
-        limit = 0.5 * spec.v_range_v
-        return 1.0 if peak <= limit else limit / peak
+        return voltage_scale(p.x_exact, p.b, self.spec or HardwareSpec())
 
     def simulate(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, dt_tau: float | None = None,
                  seed: int = 0, n_traj: int = 1):
