@@ -109,13 +109,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     A = problem.A                                               # what the entry resistors carry
     b = problem.b
     d = problem.d
-    amax = float(max(np.abs(A).max(), mapping.damping))
-    if mapping.scale is not None:
-        s = mapping.scale
-    elif spec.r_min_ohm is not None:
-        s = spec.r0_ohm / (spec.r_min_ohm * amax)
-    else:
-        s = 1.0
+    s = _conductance_scale(A, spec, mapping)
     g = s / spec.r0_ohm
     report: dict = {"scale": s, "dropped": 0, "clipped": 0}
 
@@ -150,18 +144,8 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     c = np.full(d, spec.c_farad)
 
     # Static board draw: fixed order of draws so that each component keeps its deviate.
-    if spec.r_tolerance or spec.c_tolerance:
-        rng = np.random.default_rng(tol_ss)
-        z_entry = rng.standard_normal((d, d))
-        z_in, z_noise, z_inv_in, z_inv_fb, z_c, z_damp = rng.standard_normal((6, d))
-        t = spec.r_tolerance
-        r_entry = r_entry * (1 + t * z_entry)
-        r_in = r_in * (1 + t * z_in)
-        r_noise = r_noise * (1 + t * z_noise)
-        r_damp = r_damp * (1 + t * z_damp)
-        r_inv_in = r_inv_in * (1 + t * z_inv_in)
-        r_inv_fb = r_inv_fb * (1 + t * z_inv_fb)
-        c = c * (1 + spec.c_tolerance * z_c)
+    r_entry, r_in, r_noise, r_damp, r_inv_in, r_inv_fb, c = _tolerance_draw(
+        spec, tol_ss, r_entry, r_in, r_noise, r_damp, r_inv_in, r_inv_fb, c)
     tau = spec.c_farad / g
     report["tau_s"] = tau
     values = ComponentValues(s, g, b_scale, r_entry, sign, r_in, v_in, r_noise, r_damp, r_inv_in, r_inv_fb,
@@ -174,6 +158,29 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
                       f"r_max_ohm = {spec.r_max_ohm:g} Ω and were {what}; resulting error floor "
                       f"{floor:.3g} (relative)", RuntimeWarning, stacklevel=2)
     return values
+
+
+def _conductance_scale(A: np.ndarray, spec: HardwareSpec, mapping: Mapping) -> float:
+    """s (g = s/R0): the mapping's, or the largest whose biggest entry still fits r_min_ohm, or 1."""
+    if mapping.scale is not None:
+        return mapping.scale
+    if spec.r_min_ohm is not None:
+        return spec.r0_ohm / (spec.r_min_ohm * float(max(np.abs(A).max(), mapping.damping)))
+    return 1.0
+
+
+def _tolerance_draw(spec: HardwareSpec, tol_ss, r_entry, r_in, r_noise, r_damp, r_inv_in, r_inv_fb, c):
+    """Every component times (1 + t·z), z from the board's tolerance stream in a fixed order."""
+    if not (spec.r_tolerance or spec.c_tolerance):
+        return r_entry, r_in, r_noise, r_damp, r_inv_in, r_inv_fb, c
+    d = r_in.shape[0]
+    rng = np.random.default_rng(tol_ss)
+    z_entry = rng.standard_normal((d, d))
+    z_in, z_noise, z_inv_in, z_inv_fb, z_c, z_damp = rng.standard_normal((6, d))
+    t = spec.r_tolerance
+    return (r_entry * (1 + t * z_entry), r_in * (1 + t * z_in), r_noise * (1 + t * z_noise),
+            r_damp * (1 + t * z_damp), r_inv_in * (1 + t * z_inv_in), r_inv_fb * (1 + t * z_inv_fb),
+            c * (1 + spec.c_tolerance * z_c))
 
 
 def realised_matrix(values: ComponentValues, spec: HardwareSpec) -> Realised:

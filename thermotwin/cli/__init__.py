@@ -7,9 +7,14 @@ converts options to library objects and prints what the library returns.
 
 from __future__ import annotations
 
+
 import argparse
 import sys
 
+from ..core.version import __version__
+from ..errors import SimulationError, ThermotwinError
+from ..sweep import add_parser as add_sweep
+from ..timing import add_parser as add_timing
 from . import analysis, board, factored, simulate
 
 EXIT_INPUT = 2
@@ -19,10 +24,6 @@ __all__ = ["main", "build_parser", "EXIT_INPUT", "EXIT_SIM"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..core.version import __version__
-    from ..sweep import add_parser as add_sweep
-    from ..timing import add_parser as add_timing
-
     ap = argparse.ArgumentParser(prog="thermotwin", description="Circuit simulator and digital twin of thermodynamic "
                                  "(Langevin) analog linear solvers: netlists, ngspice/PySpice runs, an exact OU twin, "
                                  "non-ideal hardware, calibration and accuracy reports.")
@@ -35,8 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import SimulationError, ThermotwinError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

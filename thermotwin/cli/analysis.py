@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
+
+from ..bench import run_bench
+from ..calibration.fit import Calibration, fit_ou
+from ..calibration.predict import predict_from_calibration, time_to_tolerance
+from ..calibration.traces import read_trace
+from ..circuit.design import design
+from ..circuit.spec import HardwareSpec, template_json
+from ..core.problem import load_problem
+from ..io import atomic_write_json, atomic_write_text
+from ..report import make_calibrated_report, make_report
+from ..units import parse_time
+from ..validate import run_validate, table_markdown
 from .args import add_problem_args, problem_spec_config
 
 
 def cmd_report(args) -> int:
-    from ..report import make_report
-
     if getattr(args, "calib", None):
-        from ..calibration.fit import Calibration
-        from ..calibration.traces import read_trace
-        from ..report import make_calibrated_report
 
         if not args.trace:
             raise ValueError("report --calib needs --trace HELDOUT (a run the calibration did not see)")
@@ -48,10 +58,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ..bench import run_bench
-
     dims = [int(x) for x in args.dims.split(",") if x.strip()]
-    from ..circuit.spec import HardwareSpec
 
     spec = HardwareSpec.load(args.spec) if args.spec else None
     result = run_bench(dims=dims, t_end=args.t_end, big=args.big, seed=args.seed, progress=not args.json,
@@ -62,9 +69,6 @@ def cmd_bench(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from ..io import atomic_write_json, atomic_write_text
-    from ..validate import run_validate, table_markdown
-
     dims = [int(x) for x in args.dims.split(",") if x.strip()]
     rows = run_validate(dims=dims, t_end=args.t_end, seed=args.seed, progress=not args.json)
     if args.out:
@@ -76,19 +80,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    import warnings
-
-    from ..calibration.fit import fit_ou
-    from ..calibration.traces import read_trace
-    from ..io import atomic_write_text
-    from ..units import parse_time
-
     trace = read_trace(args.trace, args.nodes)
     tau, tau_source, nominal = None, "", None
     if args.matrix or args.spec:
-        from ..circuit.design import design
-        from ..circuit.spec import HardwareSpec
-        from ..core.problem import load_problem
 
         spec = HardwareSpec.load(args.spec) if args.spec else HardwareSpec()
         if args.matrix:
@@ -126,13 +120,6 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import numpy as np
-
-    from ..calibration.fit import Calibration
-    from ..calibration.predict import predict_from_calibration, time_to_tolerance
-    from ..io import atomic_write_text
-    from ..units import parse_time
-
     cal = Calibration.load(args.calib)
     t_end = parse_time(args.t_end, cal.tau_s) if args.t_end else 20 * math.log(1e3) / cal.lambda_min_per_s
     pred, _ = predict_from_calibration(cal, t_end)
@@ -145,7 +132,6 @@ def cmd_predict(args) -> int:
         "rel_error": pred.running.tolist()[:: max(1, len(pred.window) // 50)],
     }
     if args.out:
-        import io
 
         buf = io.StringIO()
         np.savetxt(buf, np.column_stack([pred.window + pred.settle_s, pred.window, pred.running, pred.running_bias,
@@ -167,8 +153,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_spec(args) -> int:
-    from ..circuit.spec import HardwareSpec, template_json
-
     if args.check:
         spec = HardwareSpec.load(args.check)
         print(spec.to_json(), end="")

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+
 import argparse
 import json
 from pathlib import Path
+
+from ..circuit.mapping import Mapping
+from ..circuit.spec import HardwareSpec
+from ..core.config import SimConfig
+from ..core.noise import NOISE_KINDS
+from ..core.problem import load_problem
+from ..units import parse_quantity
 
 __all__ = ["add_problem_args", "problem_spec_config", "spec_from_args", "config_from_args", "is_npz",
            "mapping_from_args", "refuse_factored_options", "add_y_gain", "add_gbw_model"]
@@ -20,7 +28,7 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t-end", help="simulated time: seconds (1e-4, 100us) or multiples of τ (200tau)")
     p.add_argument("--dt-out", help="output grid spacing (seconds or τ multiples)")
     p.add_argument("--noise-step", help="noise sample interval (seconds or τ multiples)")
-    p.add_argument("--noise", default="pwl", choices=["pwl", "white", "trnoise", "trrandom", "none"],
+    p.add_argument("--noise", default="pwl", choices=NOISE_KINDS,
                    help="pwl: same zero-order-hold noise path in twin and SPICE (default); white: exact OU "
                         "(twin); trnoise/trrandom: ngspice's own generators")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
@@ -32,8 +40,6 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
 
 
 def problem_spec_config(args):
-    from ..core.problem import load_problem
-
     problem = load_problem(args.matrix, args.rhs, factored=False)
     refuse_factored_options(args)
     return problem, spec_from_args(args), config_from_args(args)
@@ -41,8 +47,6 @@ def problem_spec_config(args):
 
 def spec_from_args(args):
     """HardwareSpec from --spec, --r0/--c/--kappa0 and --set FIELD=VALUE (shared by dense and factored)."""
-    from ..circuit.spec import HardwareSpec
-    from ..units import parse_quantity
 
     spec = HardwareSpec.load(args.spec) if getattr(args, "spec", None) else HardwareSpec()
     changes = {}
@@ -67,8 +71,6 @@ def spec_from_args(args):
 
 
 def config_from_args(args):
-    from ..core.config import SimConfig
-
     return SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise_step=args.noise_step, noise=args.noise,
                      seed=args.seed, v0=args.v0, settle=args.settle, timeout_s=args.timeout)
 
@@ -109,7 +111,6 @@ def y_gain_from_args(args):
 
 def mapping_from_args(args):
     """The Mapping of the command's options (--y-gain, --gbw-model)."""
-    from ..circuit.mapping import Mapping
 
     return Mapping(y_gain=y_gain_from_args(args), gbw_model=gbw_model_from_args(args))
 

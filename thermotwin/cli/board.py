@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+
 import json
 import sys
 from pathlib import Path
 
+from ..circuit.board import realisation_report
+from ..circuit.netlist import PROBE_FILE, render_netlist
+from ..core.problem import Problem, load_problem, safe_name
+from ..io import atomic_write_text
 from .args import (
     add_problem_args, add_y_gain, config_from_args, is_npz, mapping_from_args, problem_spec_config,
     refuse_factored_options, spec_from_args,
@@ -13,10 +18,6 @@ from .args import (
 
 
 def cmd_netlist(args) -> int:
-    from ..circuit.netlist import PROBE_FILE, render_netlist
-    from ..core.problem import Problem, load_problem, safe_name
-    from ..io import atomic_write_text
-
     out = Path(args.output)
     data_name = PROBE_FILE if args.probe else safe_name(out.stem, "thermotwin") + ".data"
     what = "drift probe" if args.probe else "transient"
@@ -41,9 +42,6 @@ def cmd_netlist(args) -> int:
 
 
 def cmd_realise(args) -> int:
-    from ..circuit.board import realisation_report
-    from ..core.problem import load_problem
-
     if is_npz(args.matrix):
         if args.ensemble > 1:
             raise ValueError("realise --ensemble is for dense problems; for an .npz use simulate --ensemble K")

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
+import resource
 import sys
+import time
+
+import numpy as np
+
+from ..circuit.spec import HardwareSpec
+from ..core.config import SimConfig
+from ..io import atomic_write_bytes
+from ..solver.factored import check_memory, run_factored, synthetic_factored
+from ..units import parse_quantity
 
 
 def cmd_factored_example(args) -> int:
-    import numpy as np
-
-    from ..io import atomic_write_bytes
-    from ..solver.factored import check_memory, synthetic_factored
-
     if args.n < 1 or args.r < 1:
         raise ValueError("--n and --r must be ≥ 1")
     check_memory(8.0 * args.r * args.n * 2, f"a synthetic problem with J {args.r}×{args.n}")
     p = synthetic_factored(args.n, args.r, seed=args.seed, damping=args.damping, scale=args.scale)
-    import io
 
     buf = io.BytesIO()
     np.savez(buf, J=p.J, H=p.H, damping=np.float64(p.damping), g=p.b)
@@ -27,20 +32,12 @@ def cmd_factored_example(args) -> int:
 
 
 def cmd_factored_bench(args) -> int:
-    import resource
-    import time
-
-    from ..circuit.spec import HardwareSpec
-    from ..core.config import SimConfig
-    from ..solver.factored import check_memory, run_factored, synthetic_factored
-
     check_memory(8.0 * args.r * args.n * 2, f"a benchmark problem with J {args.r}×{args.n}")
     t0 = time.perf_counter()
     p = synthetic_factored(args.n, args.r, seed=args.seed, damping=args.damping)
     t_build = time.perf_counter() - t0
     spec = HardwareSpec.load(args.spec) if args.spec else HardwareSpec()
     if args.kappa0 is not None:
-        from ..units import parse_quantity
 
         spec = spec.replace(kappa0_v2=parse_quantity(args.kappa0, "V2"))
     cfg = SimConfig(t_end=args.t_end, dt_out=args.dt_out, noise="white", seed=args.seed)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+
 import json
 import sys
 from pathlib import Path
 
+from ..calibration.fit import Calibration
+from ..core.problem import load_problem
+from ..io import atomic_write_json, atomic_write_text
+from ..solver.ou import run_twin_calibrated
+from ..solver.registry import BACKENDS, backend_names, simulate_summary
 from .args import (
-    add_gbw_model, add_problem_args, add_y_gain, config_from_args, is_npz, mapping_from_args, problem_spec_config,
-    spec_from_args,
+    add_gbw_model, add_problem_args, add_y_gain, config_from_args, is_npz, mapping_from_args,
+    problem_spec_config, spec_from_args,
 )
 
 
@@ -16,15 +22,11 @@ def cmd_simulate(args) -> int:
     if args.calib:
         if args.backend != "twin":
             raise ValueError("--calib runs the fitted model, which only the twin backend can do; use --backend twin")
-        from ..calibration.fit import Calibration
-        from ..solver.ou import run_twin_calibrated
 
         res = run_twin_calibrated(Calibration.load(args.calib), config_from_args(args))
         summary = res.summary()
         summary["calibration"] = args.calib
         return _emit_simulation(args, res, summary)
-    from ..core.problem import load_problem
-    from ..solver.registry import simulate_summary
 
     if is_npz(args.matrix):
         problem = load_problem(args.matrix, args.rhs)
@@ -38,8 +40,6 @@ def cmd_simulate(args) -> int:
 
 
 def _emit_simulation(args, res, summary) -> int:
-    from ..io import atomic_write_json, atomic_write_text
-
     if args.out:
         out = Path(args.out)
         atomic_write_text(out / "trace.csv", res.trace_csv())
@@ -56,7 +56,6 @@ def _emit_simulation(args, res, summary) -> int:
 
 def add_parsers(sub) -> None:
     """Register this module's subcommands."""
-    from ..solver.registry import BACKENDS, backend_names
 
     p = sub.add_parser("simulate", help="simulate with the twin, ngspice or PySpice")
     add_y_gain(p)

@@ -62,7 +62,7 @@ class ChunkedNormals:
 
 def noise_chunks(seed: int, n_steps: int, N: int, n_traj: int, traj: int, on: bool):
     """(rows, z) chunks of trajectory ``traj``'s normals, the same numbers as
-    :func:`~thermotwin.solver.noise.zoh_normals` (seed, n_steps, N, n_traj)[traj]."""
+    :func:`zoh_normals` (seed, n_steps, N, n_traj)[traj]."""
     rows = max(1, NOISE_CHUNK_BYTES // (8 * N))
     if not on:
         for s in range(0, n_steps, rows):

@@ -13,22 +13,22 @@ which returns the same :class:`SimResult` (and so the same JSON keys) as the den
 Paths (``stats['path']``):
 
 * ``factored-exact`` — ideal board or quantised arrays (F stays λI + JᵀHJ, symmetric): exact OU
-  steps by products with J and r×r matrices (:class:`~thermotwin.solver.lowrank.SymLowRank`).
+  steps by products with J and r×r matrices (:class:`~thermotwin.core.lowrank.SymLowRank`).
   Cost O(N r²) once (the Gram J Jᵀ) plus O(N r) per output step; memory O(N r).
 * ``factored-exact-basis`` — per-resistor tolerances make the two J arrays and H differ
   (F = λI + J₂ᵀ H' J₁, non-symmetric, still low rank): exact on an orthonormal basis of the
-  ≤ 2r-dimensional span (:class:`~thermotwin.solver.lowrank.BasisLowRank`).
+  ≤ 2r-dimensional span (:class:`~thermotwin.core.lowrank.BasisLowRank`).
 * ``factored-etd2`` — diagonal effects (finite op-amp gain leak, capacitor spread, per-node
   resistor spread) add a non-uniform diagonal: after the change of variables Y = V/noise_gain
   (which makes the noise isotropic) F = λ̄I + ABᵀ + diag(E), and
-  :func:`~thermotwin.solver.lowrank.etd2_path` integrates the small diagonal remainder E with a
+  :func:`~thermotwin.core.lowrank.etd2_path` integrates the small diagonal remainder E with a
   second-order exponential integrator around the exact low-rank part. The fixed point is exact;
   the sub-step h keeps the predicted error ETD_ERROR_CONST·h²·max|E| below ``ETD_TOL`` (1e-4 of
   the signal; the constants say how this was measured).
 
 Noise: the factored backend steps the exact white-noise OU transition once per output step
 (``noise='white'``). ``pwl`` — the zero-order-hold noise that exists to match SPICE path by path,
-within 0.09 % of white by construction (solver/config.py) — is run as ``white`` and the result says
+within 0.09 % of white by construction (core/config.py) — is run as ``white`` and the result says
 so; SPICE cannot run these sizes. ``trnoise``/``trrandom`` are ngspice's generators: an error.
 """
 
