@@ -23,7 +23,8 @@ from .programming import (
 )
 from .spec import HardwareSpec
 
-__all__ = ["Mapping", "ComponentValues", "Realised", "design", "realised_matrix", "error_floor", "adc_readout"]
+__all__ = ["Mapping", "ComponentValues", "Realised", "design", "realised_matrix", "realised_batch", "error_floor",
+           "adc_readout"]
 
 
 @dataclass(frozen=True)
@@ -190,30 +191,47 @@ def realised_matrix(values: ComponentValues, spec: HardwareSpec) -> Realised:
         C_i (1 + 1/A0) dV_i/dt = −Σ_j σ_ij src_j/R_ij − V_in,i/R_in,i − V_n,i/R_n,i
                                  − (V_i/A0 − V_os) g_tot,i,
     with src_j = V_j (σ = +1) or the inverter output k_j V_j + c_j (σ = −1), k_j = −(Rf/Ri)/(1 +
-    (1 + Rf/Ri)/A0) and c_j its offset term. Cost O(d²).
+    (1 + Rf/Ri)/A0) and c_j its offset term. Cost O(d²). One board of :func:`realised_batch`.
+    """
+    v = {k: getattr(values, k)[None] for k in ("r_entry", "r_in", "v_in", "r_noise", "r_damp", "r_inv_in",
+                                                "r_inv_fb", "c")}
+    v["sign"] = values.sign
+    M, f, noise_gain = realised_batch(v, spec)
+    return Realised(M=M[0], f=f[0], tau_s=values.nominal_tau_s, noise_gain=noise_gain[0], b_scale=values.b_scale)
+
+
+def realised_batch(v: dict, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What B boards compute (the formulas of :func:`realised_matrix`, over a leading board axis).
+
+    ``v`` holds component arrays with a leading axis of length B: r_entry (B, d, d), r_in, v_in,
+    r_noise, r_damp, r_inv_in, r_inv_fb, c (B, d), and ``sign`` (d, d) shared by all boards.
+    Returns (M (B, d, d), f (B, d), noise_gain (B, d)).
     """
     A0 = spec.opamp.gain
     inv_a0 = 0.0 if A0 is None else 1.0 / A0
     vos = spec.opamp.offset_v
-    d = values.d
+    r_entry = v["r_entry"]
     with np.errstate(divide="ignore"):
-        G = np.where(np.isfinite(values.r_entry), 1.0 / values.r_entry, 0.0)
-    ratio = values.r_inv_fb / values.r_inv_in
-    k_inv = -ratio / (1.0 + (1.0 + ratio) * inv_a0)            # n_j = k_j V_j + c_j
+        G = np.where(np.isfinite(r_entry), 1.0 / r_entry, 0.0)
+    ratio = v["r_inv_fb"] / v["r_inv_in"]
+    k_inv = -ratio / (1.0 + (1.0 + ratio) * inv_a0)
     c_inv = vos * (1.0 + ratio) / (1.0 + (1.0 + ratio) * inv_a0)
-    pos = values.sign > 0
-    neg = values.sign < 0
-    W = np.where(pos, G, 0.0) + np.where(neg, G * k_inv[None, :], 0.0)   # current weight on V_j
-    const = (np.where(neg, G, 0.0) @ c_inv)                              # current from inverter offsets
-    g_damp = np.where(np.isfinite(values.r_damp), 1.0 / values.r_damp, 0.0)
-    g_tot = G.sum(axis=1) + 1.0 / values.r_in + 1.0 / values.r_noise + g_damp
-    W = W + np.diag(g_damp + g_tot * inv_a0)
-    cap = values.c * (1.0 + inv_a0)
-    M = W / cap[:, None]
-    f = (-values.v_in / values.r_in - const + vos * g_tot) / cap
+    pos = v["sign"] > 0
+    neg = v["sign"] < 0
+    W = np.where(pos, G, 0.0) + np.where(neg, G * k_inv[:, None, :], 0.0)
+    Gneg = np.where(neg, G, 0.0)
+    const = np.einsum("bij,bj->bi", Gneg, c_inv) if vos else np.zeros(G.shape[:2])
+    g_damp = np.where(np.isfinite(v["r_damp"]), 1.0 / v["r_damp"], 0.0)
+    g_tot = G.sum(axis=-1) + 1.0 / v["r_in"] + 1.0 / v["r_noise"] + g_damp
+    diag = np.arange(G.shape[-1])
+    W[:, diag, diag] += g_damp + g_tot * inv_a0
+    cap = v["c"] * (1.0 + inv_a0)
+    M = W / cap[:, :, None]
+    f = (-v["v_in"] / v["r_in"] - const + vos * g_tot) / cap
     nominal_noise = 1.0 / (spec.r0_ohm * spec.c_farad)
-    noise_gain = (1.0 / (values.r_noise * cap)) / nominal_noise
-    return Realised(M=M, f=f, tau_s=values.nominal_tau_s, noise_gain=noise_gain, b_scale=values.b_scale)
+    noise_gain = (1.0 / (v["r_noise"] * cap)) / nominal_noise
+    return M, f, noise_gain
+
 
 
 def error_floor(problem: Problem, realised: Realised, damping: float = 0.0) -> float:
