@@ -29,12 +29,29 @@ from .circuit.board import Board, realisation_report, realise  # noqa: E402
 from .circuit.netlist import render_netlist  # noqa: E402
 from .solver.result import SimResult  # noqa: E402
 from .solver.registry import BACKENDS, EnsembleResult, run_ensemble, simulate, simulate_ensemble  # noqa: E402
-from .calibration.fit import Calibration, fit_ou  # noqa: E402
-from .calibration.predict import predict_error, predict_for, predict_from_calibration  # noqa: E402
-from .calibration.traces import read_trace  # noqa: E402
-from .report import make_report  # noqa: E402
-from .sweep import load_sweep, run_sweep  # noqa: E402
-from .timing import TimingModel  # noqa: E402
+
+#: The analysis layer is imported on first use (scipy.stats and the sweep machinery cost seconds, and
+#: ``import thermotwin`` must stay light): ``tt.fit_ou`` imports ``thermotwin.calibration.fit``.
+_LAZY = {
+    "Calibration": "calibration.fit", "fit_ou": "calibration.fit", "predict_error": "calibration.predict",
+    "predict_for": "calibration.predict", "predict_from_calibration": "calibration.predict",
+    "read_trace": "calibration.traces", "make_report": "report", "load_sweep": "sweep", "run_sweep": "sweep",
+    "TimingModel": "timing",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'thermotwin' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "__version__",

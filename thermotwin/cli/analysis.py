@@ -11,21 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bench import run_bench
-from ..calibration.fit import Calibration, fit_ou
-from ..calibration.predict import predict_from_calibration, time_to_tolerance
-from ..calibration.traces import read_trace
 from ..circuit.design import design
 from ..circuit.spec import HardwareSpec, template_json
 from ..core.problem import load_problem
 from ..io import atomic_write_json, atomic_write_text
-from ..report import make_calibrated_report, make_report
 from ..units import parse_time
-from ..validate import run_validate, table_markdown
 from .args import add_problem_args, problem_spec_config
 
 
 def cmd_report(args) -> int:
+    from ..calibration.fit import Calibration
+    from ..calibration.traces import read_trace
+    from ..report import make_calibrated_report, make_report
+
     if getattr(args, "calib", None):
 
         if not args.trace:
@@ -58,6 +56,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    from ..bench import run_bench
+
     dims = [int(x) for x in args.dims.split(",") if x.strip()]
 
     spec = HardwareSpec.load(args.spec) if args.spec else None
@@ -69,6 +69,8 @@ def cmd_bench(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from ..validate import run_validate, table_markdown
+
     dims = [int(x) for x in args.dims.split(",") if x.strip()]
     rows = run_validate(dims=dims, t_end=args.t_end, seed=args.seed, progress=not args.json)
     if args.out:
@@ -80,6 +82,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
+    from ..calibration.fit import fit_ou
+    from ..calibration.traces import read_trace
+
     trace = read_trace(args.trace, args.nodes)
     tau, tau_source, nominal = None, "", None
     if args.matrix or args.spec:
@@ -120,6 +125,9 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from ..calibration.fit import Calibration
+    from ..calibration.predict import predict_from_calibration, time_to_tolerance
+
     cal = Calibration.load(args.calib)
     t_end = parse_time(args.t_end, cal.tau_s) if args.t_end else 20 * math.log(1e3) / cal.lambda_min_per_s
     pred, _ = predict_from_calibration(cal, t_end)

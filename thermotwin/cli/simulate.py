@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..calibration.fit import Calibration
 from ..core.problem import load_problem
 from ..io import atomic_write_json, atomic_write_text
 from ..solver.ou import run_twin_calibrated
@@ -22,6 +21,8 @@ def cmd_simulate(args) -> int:
     if args.calib:
         if args.backend != "twin":
             raise ValueError("--calib runs the fitted model, which only the twin backend can do; use --backend twin")
+
+        from ..calibration.fit import Calibration
 
         res = run_twin_calibrated(Calibration.load(args.calib), config_from_args(args))
         summary = res.summary()
