@@ -39,7 +39,7 @@ SPECS = {
 
 def one(N: int, r: int, path: str, seed: int = 0) -> dict:
     from thermotwin.circuit.spec import HardwareSpec
-    from thermotwin.solver.config import SimConfig
+    from thermotwin.core.config import SimConfig
     from thermotwin.solver.factored import run_factored, synthetic_factored
 
     t0 = time.perf_counter()

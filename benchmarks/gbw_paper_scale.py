@@ -28,7 +28,7 @@ T_MAX_TAU = 400
 def main() -> int:
     from gbw_small_model import t_to   # this directory: the same "first t at ≤ eps" rule
     from thermotwin.circuit.spec import HardwareSpec
-    from thermotwin.solver.config import SimConfig
+    from thermotwin.core.config import SimConfig
     from thermotwin.solver.factored import FactoredProblem, run_factored
     from thermotwin.tngd.model import load_digits_data
     from thermotwin.tngd.paper_scale import paper_system

@@ -97,7 +97,7 @@ def main() -> int:
         st = stage_time_constants(fp.J, fp.H, spec, a_max=a_max, lam=fp.damping, tau=tau0, y_gain=yg)
         rows.append((f"GBW {gbw:.0e} Hz", label, f"{st['noise_gain_J_max']:.3g}", errs, rate, rate_real, st))
         if yg == 1.0:   # the factored twin's low-frequency GBW model on the same board
-            from thermotwin.solver.config import SimConfig
+            from thermotwin.core.config import SimConfig
             from thermotwin.solver.factored import run_factored
 
             tw = run_factored(fp, spec, SimConfig(t_end=f"{T_MAX_TAU}tau", dt_out="1tau", noise="none", v0="rhs"),

@@ -61,7 +61,7 @@ class GoldenCase:
 
     def render(self) -> str:
         if self.factored:
-            from thermotwin.circuit.factored_netlist import render_factored_netlist
+            from thermotwin.circuit.netlist import render_factored_netlist
 
             return render_factored_netlist(self.problem, self.spec, self.config, output_file=self.output_file)
         return tt.render_netlist(self.problem, self.spec, self.config, output_file=self.output_file)

@@ -92,7 +92,7 @@ def test_operator_products(prob):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(J=np.ones(4)), "2-D"),
     (dict(H=np.eye(3)), "H has shape"),
-    (dict(g=np.ones(7)), "g has shape"),
+    (dict(b=np.ones(7)), r"b \(array g\) has shape"),
     (dict(H=np.array([[1.0, 0.5], [0.0, 1.0]])), "not symmetric"),
     (dict(H=np.diag([1.0, -0.5])), "not positive semi-definite"),
     (dict(J=np.array([[1.0, np.nan, 0, 0, 0, 0], [0] * 6])), "non-finite"),
@@ -100,7 +100,7 @@ def test_operator_products(prob):
     (dict(H=np.eye(2) * 1j), "complex"),
 ])
 def test_problem_validation(kwargs, match):
-    base = dict(J=np.ones((2, 6)), H=np.eye(2), damping=0.1, g=np.ones(6))
+    base = dict(J=np.ones((2, 6)), H=np.eye(2), damping=0.1, b=np.ones(6))
     base.update(kwargs)
     with pytest.raises(InputError, match=match):
         FactoredProblem(**base)
@@ -192,7 +192,9 @@ def test_stationary_covariance_in_distribution():
 
 
 def test_noise_stream_matches_zoh_normals():
-    chunks = list(fmod._noise_chunks(7, 30, 11, 3, 2, True))
+    from thermotwin.core.noise import noise_chunks
+
+    chunks = list(noise_chunks(7, 30, 11, 3, 2, True))
     z = np.concatenate([c[1] for c in chunks])
     assert np.array_equal(z, zoh_normals(7, 30, 11, 3)[2])   # exact: the same generator draws, chunked
 
@@ -386,7 +388,9 @@ def test_orthonormal_basis_rank_deficient_and_ill_conditioned():
 
 # -- memory, files, CLI ----------------------------------------------------------------------------
 def test_memory_check_before_allocating(prob, monkeypatch):
-    monkeypatch.setattr(fmod, "mem_available_bytes", lambda: 10**4)
+    import thermotwin.core.memory as memory
+
+    monkeypatch.setattr(memory, "mem_available_bytes", lambda: 10**4)
     with pytest.raises(InputError, match="needs about .* only 1e-05 GB is available"):
         run_factored(prob, HardwareSpec(), SimConfig(t_end="5tau", noise="white"))
 
@@ -584,9 +588,9 @@ def test_cli_realise_npz(tmp_path, capsys, monkeypatch):
     assert tol["error_floor"] == pytest.approx(np.linalg.norm(x_fixed - prob.x_exact) / np.linalg.norm(prob.x_exact),
                                                rel=1e-12)
     assert 1e-4 < tol["a_rel_frobenius"] < 0.05
-    import thermotwin.solver.factored as sf
+    import thermotwin.core.problem as problems
 
-    monkeypatch.setattr(sf, "DENSE_LIMIT", 10)
+    monkeypatch.setattr(problems, "DENSE_LIMIT", 10)
     assert main(["realise", str(path), "--json"]) == 0
     big = json.loads(capsys.readouterr().out)
     assert big["error_floor"] is None and big["a_rel_frobenius"] is None

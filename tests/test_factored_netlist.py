@@ -20,7 +20,8 @@ import pytest
 import thermotwin as tt
 from thermotwin.circuit.factored import realise_factored, stage_time_constants
 from thermotwin.circuit.spec import IDEAL_SPICE_GAIN
-from thermotwin.circuit.factored_netlist import board_for_netlist, render_factored_netlist
+from thermotwin.circuit.factored_netlist import board_for_netlist
+from thermotwin.circuit.netlist import render_factored_netlist
 from thermotwin.cli import main
 from thermotwin.errors import InputError
 from thermotwin.solver.config import SimConfig, initial_state, resolve_grid

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import thermotwin as tt
-from thermotwin.fingerprint import array_digest, json_digest, quantise
+from thermotwin.core.fingerprint import array_digest, json_digest, quantise
 from thermotwin.solver.factored import FactoredProblem
 
 from golden_cases import A_REF, B_REF, CASES, G_REF, H_REF, J_REF

@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from .circuit.spec import HardwareSpec
-from .problem import Problem
-from .solver.config import SimConfig
+from .core.problem import Problem
+from .core.config import SimConfig
 from .solver.registry import simulate
 
 

@@ -15,8 +15,8 @@ from .calibration.predict import ErrorPrediction, predict_for
 from .circuit.design import Mapping
 from .circuit.spec import HardwareSpec
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .problem import Problem
-from .solver.config import SimConfig
+from .core.problem import Problem
+from .core.config import SimConfig
 from .solver.registry import simulate
 from .solver.result import SimResult
 from .units import format_si

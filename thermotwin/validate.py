@@ -16,7 +16,7 @@ import numpy as np
 from .bench import bench_matrix
 from .circuit.design import Mapping
 from .circuit.spec import HardwareSpec
-from .solver.config import SimConfig
+from .core.config import SimConfig
 from .solver.registry import simulate
 
 PATH_TARGET = 0.01

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
-from .. import __version__
+from ..core.version import __version__
 from ..errors import InputError
 from .traces import Trace, uniform
 
@@ -209,25 +209,7 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
         raise InputError(f"{trace.source}: the fitted transition has no real logarithm (an eigenvalue ≤ 0 or "
                          "≥ 1): the trace does not identify a stable drift; use a longer trace or a larger --dt")
     M, x, D = out
-    # parametric bootstrap of the standard errors
-    rng = np.random.default_rng(seed)
-    ZtZ_inv = np.linalg.inv(Z.T @ Z)
-    Lz = np.linalg.cholesky(0.5 * (ZtZ_inv + ZtZ_inv.T))
-    Le = np.linalg.cholesky(Se + 1e-300 * np.eye(d))
-    wish = scipy.stats.wishart(df=N - d - 1, scale=Se / (N - d - 1))
-    draws = []
-    for _ in range(n_boot):
-        Bs = B + Lz @ rng.standard_normal((d + 1, d)) @ Le.T
-        Ses = np.atleast_2d(wish.rvs(random_state=rng))
-        r = _maps(Bs[:d].T, Bs[d], Ses, step)
-        if r is not None:
-            draws.append(r)
-    if len(draws) < n_boot // 2:
-        warn.append("most bootstrap draws had no stable drift: standard errors are unreliable; "
-                    "use a longer trace")
-    Ms = np.array([r[0] for r in draws])
-    xs = np.array([r[1] for r in draws])
-    Ds = np.array([r[2] for r in draws])
+    Ms, xs, Ds = _bootstrap(B, Z, Se, N, d, step, n_boot, seed, warn)
     M_se, x_se, D_se = Ms.std(axis=0, ddof=1), xs.std(axis=0, ddof=1), Ds.std(axis=0, ddof=1)
     lam = np.linalg.eigvals(M).real
     lmin = float(lam.min())
@@ -263,6 +245,30 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
         lambda_min_per_s=lmin, lambda_min_se_per_s=lmin_se, t_settle_s=settle, whiteness=white,
         warnings=warn, nominal=nominal_report,
     )
+
+
+def _bootstrap(B, Z, Se, N: int, d: int, step: float, n_boot: int, seed: int, warn: list):
+    """Parametric bootstrap of the fit: (M, x*, D) of ``n_boot`` draws of the regression coefficients and
+    the residual covariance (the draws without a stable drift are dropped; a warning when most are)."""
+    rng = np.random.default_rng(seed)
+    ZtZ_inv = np.linalg.inv(Z.T @ Z)
+    Lz = np.linalg.cholesky(0.5 * (ZtZ_inv + ZtZ_inv.T))
+    Le = np.linalg.cholesky(Se + 1e-300 * np.eye(d))
+    wish = scipy.stats.wishart(df=N - d - 1, scale=Se / (N - d - 1))
+    draws = []
+    for _ in range(n_boot):
+        Bs = B + Lz @ rng.standard_normal((d + 1, d)) @ Le.T
+        Ses = np.atleast_2d(wish.rvs(random_state=rng))
+        r = _maps(Bs[:d].T, Bs[d], Ses, step)
+        if r is not None:
+            draws.append(r)
+    if len(draws) < n_boot // 2:
+        warn.append("most bootstrap draws had no stable drift: standard errors are unreliable; "
+                    "use a longer trace")
+    Ms = np.array([r[0] for r in draws])
+    xs = np.array([r[1] for r in draws])
+    Ds = np.array([r[2] for r in draws])
+    return Ms, xs, Ds
 
 
 def _compare_nominal(M, M_se, x, tau_s, nominal) -> dict:

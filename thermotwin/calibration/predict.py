@@ -94,7 +94,7 @@ def predict_error(M: np.ndarray, f: np.ndarray, Q: np.ndarray, x_exact: np.ndarr
 def predict_for(problem, spec, config, mapping=None) -> ErrorPrediction:
     """Prediction for a problem on a board, on the grid the simulation would use."""
     from ..circuit.design import Mapping, design, realised_matrix
-    from ..solver.config import initial_state, resolve_grid
+    from ..core.config import initial_state, resolve_grid
 
     values = design(problem, spec, mapping or Mapping())
     real = realised_matrix(values, spec)

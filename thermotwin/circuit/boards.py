@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..problem import Problem
-from .design import ComponentValues, Mapping, design, realised_matrix
+from ..core.problem import Problem
+from .design import ComponentValues, Mapping, design, realised_batch, realised_matrix  # noqa: F401 (old name)
 from .spec import HardwareSpec
 
 
@@ -72,39 +72,6 @@ def tolerance_deviates(board_seed: int, d: int) -> tuple[np.ndarray, np.ndarray]
     z_entry = rng.standard_normal((d, d))
     z_rows = rng.standard_normal((6, d))
     return z_entry, z_rows
-
-
-def realised_batch(v: dict, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`realised_matrix` over a leading board axis (same formulas, broadcast over boards).
-
-    ``v`` holds component arrays with a leading axis of length B: r_entry (B, d, d), r_in, v_in,
-    r_noise, r_damp, r_inv_in, r_inv_fb, c (B, d), and ``sign`` (d, d) shared by all boards.
-    Returns (M (B, d, d), f (B, d), noise_gain (B, d)).
-    """
-    A0 = spec.opamp.gain
-    inv_a0 = 0.0 if A0 is None else 1.0 / A0
-    vos = spec.opamp.offset_v
-    r_entry = v["r_entry"]
-    with np.errstate(divide="ignore"):
-        G = np.where(np.isfinite(r_entry), 1.0 / r_entry, 0.0)
-    ratio = v["r_inv_fb"] / v["r_inv_in"]
-    k_inv = -ratio / (1.0 + (1.0 + ratio) * inv_a0)
-    c_inv = vos * (1.0 + ratio) / (1.0 + (1.0 + ratio) * inv_a0)
-    pos = v["sign"] > 0
-    neg = v["sign"] < 0
-    W = np.where(pos, G, 0.0) + np.where(neg, G * k_inv[:, None, :], 0.0)
-    Gneg = np.where(neg, G, 0.0)
-    const = np.einsum("bij,bj->bi", Gneg, c_inv) if vos else np.zeros(G.shape[:2])
-    g_damp = np.where(np.isfinite(v["r_damp"]), 1.0 / v["r_damp"], 0.0)
-    g_tot = G.sum(axis=-1) + 1.0 / v["r_in"] + 1.0 / v["r_noise"] + g_damp
-    diag = np.arange(G.shape[-1])
-    W[:, diag, diag] += g_damp + g_tot * inv_a0
-    cap = v["c"] * (1.0 + inv_a0)
-    M = W / cap[:, :, None]
-    f = (-v["v_in"] / v["r_in"] - const + vos * g_tot) / cap
-    nominal_noise = 1.0 / (spec.r0_ohm * spec.c_farad)
-    noise_gain = (1.0 / (v["r_noise"] * cap)) / nominal_noise
-    return M, f, noise_gain
 
 
 #: Elements of one (chunk, d, d) temporary in draw_boards.

@@ -16,45 +16,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..problem import Problem
+from ..core.problem import Problem
+from .mapping import Mapping
+from .programming import (
+    adc_readout, board_streams, check_r_min, dac, limit_range, quantise, quantise_conductance, voltage_scale,
+)
 from .spec import HardwareSpec
 
-
-@dataclass(frozen=True, slots=True)
-class Mapping:
-    """How a matrix is mapped onto the board (not what the board is, nor how it is simulated).
-
-    Attributes:
-        scale: conductance scale s (g = s/R0). None: 1, or the largest s whose biggest entry still
-            fits ``r_min_ohm``.
-        b_scale: factor applied to b (and so to x) in volts. None: 1 unless x* or b would leave
-            half of ``v_range_v`` (or of the op-amp rails), then scaled to fit.
-        out_of_range: what to do with entries whose resistance exceeds ``r_max_ohm``:
-            ``"drop"`` (open circuit) or ``"clip"`` (use r_max_ohm).
-        damping: λ ≥ 0; adds one resistor 1/(g·λ) from o_i to s_i (A → A + λI).
-        rounding: resistor (and DAC) quantisation: ``"nearest"`` level, or ``"stochastic"``
-            (round up with probability equal to the fractional part, drawn from the board seed),
-            which makes the programming error zero-mean so that averaging over boards
-            (``--ensemble``) turns an error ε into ~ε² (Aifer et al., arXiv 2401.16231).
-    """
-
-    scale: float | None = None
-    b_scale: float | None = None
-    out_of_range: str = "drop"
-    damping: float = 0.0
-    rounding: str = "nearest"
-
-    def __post_init__(self) -> None:
-        if self.rounding not in ("nearest", "stochastic"):
-            raise ValueError(f"mapping rounding = {self.rounding!r}: use 'nearest' or 'stochastic'")
-        for name in ("scale", "b_scale"):
-            v = getattr(self, name)
-            if v is not None and not (np.isfinite(v) and v > 0):
-                raise ValueError(f"mapping {name} = {v!r} must be a finite number > 0")
-        if self.out_of_range not in ("drop", "clip"):
-            raise ValueError(f"mapping out_of_range = {self.out_of_range!r}: use 'drop' or 'clip'")
-        if not (np.isfinite(self.damping) and self.damping >= 0):
-            raise ValueError(f"mapping damping = {self.damping!r} must be ≥ 0")
+__all__ = ["Mapping", "ComponentValues", "Realised", "design", "realised_matrix", "realised_batch", "error_floor",
+           "adc_readout"]
 
 
 @dataclass(frozen=True)
@@ -117,27 +87,9 @@ class Realised:
         return np.linalg.solve(self.M, self.f) / self.b_scale
 
 
-def _round(t: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-    """Nearest integer, or stochastic rounding (unbiased) when a generator is given."""
-    if rng is None:
-        return np.rint(t)
-    lo = np.floor(t)
-    return lo + (rng.random(t.shape) < (t - lo))
-
-
-def _quantise_conductance(gc: np.ndarray, spec: HardwareSpec, rng=None) -> np.ndarray:
-    gmin, gmax = 1.0 / spec.r_max_ohm, 1.0 / spec.r_min_ohm
-    levels = 2 ** spec.resistor_bits - 1
-    step = (gmax - gmin) / levels
-    k = np.clip(_round((gc - gmin) / step, rng), 0, levels)
-    return gmin + k * step
-
-
-def _dac(v: np.ndarray, bits: int | None, full_scale: float, rng=None) -> np.ndarray:
-    if bits is None:
-        return v
-    lsb = 2.0 * full_scale / 2 ** bits
-    return np.clip(_round(v / lsb, rng) * lsb, -full_scale, full_scale - lsb)
+# the shared steps under their old names (one implementation: circuit/programming.py)
+_quantise_conductance = quantise_conductance
+_dac = dac
 
 
 def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -> ComponentValues:
@@ -158,51 +110,25 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     A = problem.A                                               # what the entry resistors carry
     b = problem.b
     d = problem.d
-    amax = float(max(np.abs(A).max(), mapping.damping))
-    if mapping.scale is not None:
-        s = mapping.scale
-    elif spec.r_min_ohm is not None:
-        s = spec.r0_ohm / (spec.r_min_ohm * amax)
-    else:
-        s = 1.0
+    s = _conductance_scale(A, spec, mapping)
     g = s / spec.r0_ohm
     report: dict = {"scale": s, "dropped": 0, "clipped": 0}
 
     # Voltage scaling: keep x* and b inside half the converter range (and the rails).
-    x_star = np.linalg.solve(A_total, b)
-    peak = max(float(np.abs(x_star).max()), float(np.abs(b).max()), 1e-300)
-    limit = 0.5 * spec.v_range_v
-    if spec.opamp.v_sat_v is not None:
-        limit = min(limit, 0.5 * spec.opamp.v_sat_v)
-    b_scale = mapping.b_scale if mapping.b_scale is not None else (1.0 if peak <= limit else limit / peak)
+    b_scale = voltage_scale(np.linalg.solve(A_total, b), b, spec, mapping.b_scale)
     report["b_scale"] = b_scale
 
     # Entry conductances, range and quantisation.
     gc = g * np.abs(A)
     sign = np.sign(A).astype(np.int8)
     present = gc > 0
-    if spec.r_min_ohm is not None and np.any(gc > 1.0 / spec.r_min_ohm * (1 + 1e-12)):
-        raise ValueError(f"mapping scale s = {s:g} needs resistors below r_min_ohm = {spec.r_min_ohm:g}; "
-                         "use a smaller scale or leave it to the automatic choice")
-    if spec.r_max_ohm is not None:
-        small = present & (gc < 1.0 / spec.r_max_ohm)
-        n_small = int(small.sum())
-        if n_small:
-            if mapping.out_of_range == "drop":
-                gc = np.where(small, 0.0, gc)
-                sign = np.where(small, 0, sign).astype(np.int8)
-                present = present & ~small
-                report["dropped"] = n_small
-            else:
-                gc = np.where(small, 1.0 / spec.r_max_ohm, gc)
-                report["clipped"] = n_small
-    tol_ss, round_ss = np.random.SeedSequence(spec.board_seed).spawn(2)
+    check_r_min(gc, spec, f"mapping scale s = {s:g}", "; use a smaller scale or leave it to the automatic choice")
+    gc, present, report["dropped"], report["clipped"] = limit_range(gc, present, spec, mapping.out_of_range)
+    sign = np.where(present, sign, 0).astype(np.int8)
+    tol_ss, round_ss = board_streams(spec)
     round_rng = np.random.default_rng(round_ss) if mapping.rounding == "stochastic" else None
     if spec.resistor_bits is not None:
-        gq = np.where(present, _quantise_conductance(gc, spec, round_rng), 0.0)
-        rel = np.abs(gq - gc)[present] / gc[present]
-        report["quantisation_max_rel"] = float(rel.max()) if rel.size else 0.0
-        gc = gq
+        gc, report["quantisation_max_rel"] = quantise(gc, present, spec, round_rng)
     if mapping.damping == 0 and np.any(~present.any(axis=1)):
         row = int(np.flatnonzero(~present.any(axis=1))[0])
         raise ValueError(f"row {row} has no realisable entry within r_max_ohm = {spec.r_max_ohm}; "
@@ -211,7 +137,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     with np.errstate(divide="ignore"):
         r_entry = np.where(present, 1.0 / np.where(present, gc, 1.0), np.inf)
     r_in = np.full(d, 1.0 / g)
-    v_in = _dac(-b * b_scale, spec.dac_bits, spec.v_range_v, round_rng)
+    v_in = dac(-b * b_scale, spec.dac_bits, spec.v_range_v, round_rng)
     r_noise = np.full(d, spec.r0_ohm)
     r_damp = np.full(d, np.inf if mapping.damping == 0 else 1.0 / (g * mapping.damping))
     r_inv_in = np.full(d, spec.r0_ohm)
@@ -219,18 +145,8 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     c = np.full(d, spec.c_farad)
 
     # Static board draw: fixed order of draws so that each component keeps its deviate.
-    if spec.r_tolerance or spec.c_tolerance:
-        rng = np.random.default_rng(tol_ss)
-        z_entry = rng.standard_normal((d, d))
-        z_in, z_noise, z_inv_in, z_inv_fb, z_c, z_damp = rng.standard_normal((6, d))
-        t = spec.r_tolerance
-        r_entry = r_entry * (1 + t * z_entry)
-        r_in = r_in * (1 + t * z_in)
-        r_noise = r_noise * (1 + t * z_noise)
-        r_damp = r_damp * (1 + t * z_damp)
-        r_inv_in = r_inv_in * (1 + t * z_inv_in)
-        r_inv_fb = r_inv_fb * (1 + t * z_inv_fb)
-        c = c * (1 + spec.c_tolerance * z_c)
+    r_entry, r_in, r_noise, r_damp, r_inv_in, r_inv_fb, c = _tolerance_draw(
+        spec, tol_ss, r_entry, r_in, r_noise, r_damp, r_inv_in, r_inv_fb, c)
     tau = spec.c_farad / g
     report["tau_s"] = tau
     values = ComponentValues(s, g, b_scale, r_entry, sign, r_in, v_in, r_noise, r_damp, r_inv_in, r_inv_fb,
@@ -245,6 +161,29 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
     return values
 
 
+def _conductance_scale(A: np.ndarray, spec: HardwareSpec, mapping: Mapping) -> float:
+    """s (g = s/R0): the mapping's, or the largest whose biggest entry still fits r_min_ohm, or 1."""
+    if mapping.scale is not None:
+        return mapping.scale
+    if spec.r_min_ohm is not None:
+        return spec.r0_ohm / (spec.r_min_ohm * float(max(np.abs(A).max(), mapping.damping)))
+    return 1.0
+
+
+def _tolerance_draw(spec: HardwareSpec, tol_ss, r_entry, r_in, r_noise, r_damp, r_inv_in, r_inv_fb, c):
+    """Every component times (1 + t·z), z from the board's tolerance stream in a fixed order."""
+    if not (spec.r_tolerance or spec.c_tolerance):
+        return r_entry, r_in, r_noise, r_damp, r_inv_in, r_inv_fb, c
+    d = r_in.shape[0]
+    rng = np.random.default_rng(tol_ss)
+    z_entry = rng.standard_normal((d, d))
+    z_in, z_noise, z_inv_in, z_inv_fb, z_c, z_damp = rng.standard_normal((6, d))
+    t = spec.r_tolerance
+    return (r_entry * (1 + t * z_entry), r_in * (1 + t * z_in), r_noise * (1 + t * z_noise),
+            r_damp * (1 + t * z_damp), r_inv_in * (1 + t * z_inv_in), r_inv_fb * (1 + t * z_inv_fb),
+            c * (1 + spec.c_tolerance * z_c))
+
+
 def realised_matrix(values: ComponentValues, spec: HardwareSpec) -> Realised:
     """What the board computes, including finite op-amp gain A0 and input offset (docs/nonideal.md#gain).
 
@@ -252,30 +191,47 @@ def realised_matrix(values: ComponentValues, spec: HardwareSpec) -> Realised:
         C_i (1 + 1/A0) dV_i/dt = −Σ_j σ_ij src_j/R_ij − V_in,i/R_in,i − V_n,i/R_n,i
                                  − (V_i/A0 − V_os) g_tot,i,
     with src_j = V_j (σ = +1) or the inverter output k_j V_j + c_j (σ = −1), k_j = −(Rf/Ri)/(1 +
-    (1 + Rf/Ri)/A0) and c_j its offset term. Cost O(d²).
+    (1 + Rf/Ri)/A0) and c_j its offset term. Cost O(d²). One board of :func:`realised_batch`.
+    """
+    v = {k: getattr(values, k)[None] for k in ("r_entry", "r_in", "v_in", "r_noise", "r_damp", "r_inv_in",
+                                                "r_inv_fb", "c")}
+    v["sign"] = values.sign
+    M, f, noise_gain = realised_batch(v, spec)
+    return Realised(M=M[0], f=f[0], tau_s=values.nominal_tau_s, noise_gain=noise_gain[0], b_scale=values.b_scale)
+
+
+def realised_batch(v: dict, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What B boards compute (the formulas of :func:`realised_matrix`, over a leading board axis).
+
+    ``v`` holds component arrays with a leading axis of length B: r_entry (B, d, d), r_in, v_in,
+    r_noise, r_damp, r_inv_in, r_inv_fb, c (B, d), and ``sign`` (d, d) shared by all boards.
+    Returns (M (B, d, d), f (B, d), noise_gain (B, d)).
     """
     A0 = spec.opamp.gain
     inv_a0 = 0.0 if A0 is None else 1.0 / A0
     vos = spec.opamp.offset_v
-    d = values.d
+    r_entry = v["r_entry"]
     with np.errstate(divide="ignore"):
-        G = np.where(np.isfinite(values.r_entry), 1.0 / values.r_entry, 0.0)
-    ratio = values.r_inv_fb / values.r_inv_in
-    k_inv = -ratio / (1.0 + (1.0 + ratio) * inv_a0)            # n_j = k_j V_j + c_j
+        G = np.where(np.isfinite(r_entry), 1.0 / r_entry, 0.0)
+    ratio = v["r_inv_fb"] / v["r_inv_in"]
+    k_inv = -ratio / (1.0 + (1.0 + ratio) * inv_a0)
     c_inv = vos * (1.0 + ratio) / (1.0 + (1.0 + ratio) * inv_a0)
-    pos = values.sign > 0
-    neg = values.sign < 0
-    W = np.where(pos, G, 0.0) + np.where(neg, G * k_inv[None, :], 0.0)   # current weight on V_j
-    const = (np.where(neg, G, 0.0) @ c_inv)                              # current from inverter offsets
-    g_damp = np.where(np.isfinite(values.r_damp), 1.0 / values.r_damp, 0.0)
-    g_tot = G.sum(axis=1) + 1.0 / values.r_in + 1.0 / values.r_noise + g_damp
-    W = W + np.diag(g_damp + g_tot * inv_a0)
-    cap = values.c * (1.0 + inv_a0)
-    M = W / cap[:, None]
-    f = (-values.v_in / values.r_in - const + vos * g_tot) / cap
+    pos = v["sign"] > 0
+    neg = v["sign"] < 0
+    W = np.where(pos, G, 0.0) + np.where(neg, G * k_inv[:, None, :], 0.0)
+    Gneg = np.where(neg, G, 0.0)
+    const = np.einsum("bij,bj->bi", Gneg, c_inv) if vos else np.zeros(G.shape[:2])
+    g_damp = np.where(np.isfinite(v["r_damp"]), 1.0 / v["r_damp"], 0.0)
+    g_tot = G.sum(axis=-1) + 1.0 / v["r_in"] + 1.0 / v["r_noise"] + g_damp
+    diag = np.arange(G.shape[-1])
+    W[:, diag, diag] += g_damp + g_tot * inv_a0
+    cap = v["c"] * (1.0 + inv_a0)
+    M = W / cap[:, :, None]
+    f = (-v["v_in"] / v["r_in"] - const + vos * g_tot) / cap
     nominal_noise = 1.0 / (spec.r0_ohm * spec.c_farad)
-    noise_gain = (1.0 / (values.r_noise * cap)) / nominal_noise
-    return Realised(M=M, f=f, tau_s=values.nominal_tau_s, noise_gain=noise_gain, b_scale=values.b_scale)
+    noise_gain = (1.0 / (v["r_noise"] * cap)) / nominal_noise
+    return M, f, noise_gain
+
 
 
 def error_floor(problem: Problem, realised: Realised, damping: float = 0.0) -> float:
@@ -283,8 +239,3 @@ def error_floor(problem: Problem, realised: Realised, damping: float = 0.0) -> f
     A = problem.A + damping * np.eye(problem.d)
     x = np.linalg.solve(A, problem.b)
     return float(np.linalg.norm(realised.x_fixed_point - x) / np.linalg.norm(x))
-
-
-def adc_readout(volts: np.ndarray, spec: HardwareSpec) -> np.ndarray:
-    """ADC quantisation of node voltages at read-out (all backends): ``adc_bits`` over ±v_range_v."""
-    return _dac(volts, spec.adc_bits, spec.v_range_v)

@@ -53,7 +53,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from .design import _dac, _quantise_conductance
+from .mapping import GBW_MODELS, Mapping
+from .programming import board_streams, check_r_min, dac, limit_range, quantise, quantise_conductance, voltage_scale
 from .spec import HardwareSpec
 
 #: Rows of an r×N array processed per block (bounded temporaries).
@@ -103,9 +104,6 @@ class FactoredBoard:
         return np.diag(self.d) + self.row[:, None] * (self.J2.T @ self.H @ self.J1)
 
 
-#: ``gbw_model`` values of :func:`realise_factored`.
-GBW_MODELS = ("refuse", "integrator")
-
 
 def _check_supported(spec: HardwareSpec, gbw_model: str = "refuse") -> None:
     op = spec.opamp
@@ -124,7 +122,7 @@ def _check_supported(spec: HardwareSpec, gbw_model: str = "refuse") -> None:
 
 def _realise_array(X: np.ndarray, gscale: float, spec: HardwareSpec, tol_rng, round_rng, out_of_range: str,
                    report: dict, name: str) -> np.ndarray:
-    """Entries → conductances gscale·|x| → range, quantisation, tolerance → realised entries."""
+    """Entries → conductances gscale·|x| → range, quantisation, tolerance → realised entries (by blocks)."""
     out = np.empty_like(X)
     rows = max(1, _BLOCK_BYTES // (8 * X.shape[1]))
     dropped = clipped = 0
@@ -133,24 +131,12 @@ def _realise_array(X: np.ndarray, gscale: float, spec: HardwareSpec, tol_rng, ro
     for i in range(0, X.shape[0], rows):
         xc = X[i:i + rows]
         gc = gscale * np.abs(xc)
-        present = gc > 0
-        if spec.r_min_ohm is not None and np.any(gc > (1.0 / spec.r_min_ohm) * (1 + 1e-12)):
-            raise InputError(f"array {name} needs resistors below r_min_ohm = {spec.r_min_ohm:g}")
-        if spec.r_max_ohm is not None:
-            small = present & (gc < 1.0 / spec.r_max_ohm)
-            n_small = int(small.sum())
-            if n_small and out_of_range == "drop":
-                gc[small] = 0.0
-                present &= ~small
-                dropped += n_small
-            elif n_small:
-                gc[small] = 1.0 / spec.r_max_ohm
-                clipped += n_small
+        check_r_min(gc, spec, f"array {name}")
+        gc, present, n_drop, n_clip = limit_range(gc, gc > 0, spec, out_of_range)
+        dropped, clipped = dropped + n_drop, clipped + n_clip
         if spec.resistor_bits is not None:
-            gq = np.where(present, _quantise_conductance(gc, spec, round_rng), 0.0)
-            if present.any():
-                qmax = max(qmax, float((np.abs(gq - gc)[present] / gc[present]).max()))
-            gc = gq
+            gc, q = quantise(gc, present, spec, round_rng)
+            qmax = max(qmax, q)
         if t:
             gc = gc / (1.0 + t * tol_rng.standard_normal(gc.shape))
         out[i:i + rows] = np.sign(xc) * gc / gscale
@@ -171,140 +157,185 @@ def _col_abs_sum(X: np.ndarray) -> np.ndarray:
 
 def realise_factored(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
                      node_tolerance: bool = False, dry_run: bool = False, keep_parts: bool = False,
-                     y_gain: float | str = 1.0, gbw_model: str = "refuse") -> FactoredBoard:
-    """Map a :class:`~thermotwin.solver.factored.FactoredProblem` onto the three-array board.
+                     y_gain: float | str = 1.0, gbw_model: str = "refuse", *,
+                     mapping: Mapping | None = None) -> FactoredBoard:
+    """Map a :class:`~thermotwin.core.problem.FactoredProblem` onto the three-array board.
 
-    Cost O(r·N) (one pass per perturbed array, bounded temporaries). With ``dry_run`` only τ and
-    the structural flags are computed (nothing of size r×N is allocated), for memory planning.
-    ``keep_parts`` fills ``FactoredBoard.parts`` (component values for the netlist writer; keeps
-    the un-gained arrays alive, so off at scale). ``y_gain`` (:func:`resolve_y_gain`) splits the
-    loop gain between the two stage arrays.
+    The mapping options come from ``mapping`` (:class:`Mapping`) or, for older callers, from the
+    keywords (rounding, out_of_range, node_tolerance, y_gain, gbw_model). Cost O(r·N) (one pass per
+    perturbed array, bounded temporaries). With ``dry_run`` only τ and the structural flags are
+    computed (nothing of size r×N is allocated), for memory planning. ``keep_parts`` fills
+    ``FactoredBoard.parts`` (component values for the netlist writer; keeps the un-gained arrays
+    alive, so off at scale). ``y_gain`` (:func:`resolve_y_gain`) splits the loop gain between the
+    two stage arrays.
 
     Raises:
         InputError: unsupported op-amp fields; damping not realisable in the resistor range.
     """
-    if rounding not in ("nearest", "stochastic"):
-        raise ValueError(f"rounding {rounding!r}: use 'nearest' or 'stochastic'")
-    if out_of_range not in ("drop", "clip"):
-        raise ValueError(f"out_of_range {out_of_range!r}: use 'drop' or 'clip'")
-    _check_supported(spec, gbw_model)
-    gbw_on = spec.opamp.gbw_hz is not None
-    J, H, lam = problem.J, problem.H, problem.damping
-    yg = resolve_y_gain(y_gain, problem.J, problem.H)
-    N = J.shape[1]
-    jmax, hmax = problem.abs_max_J, float(np.abs(H).max())
-    R0 = spec.r0_ohm
-    if spec.r_min_ohm is not None:
-        s_int = R0 / (spec.r_min_ohm * max(jmax, lam))
-        s_h = R0 / (spec.r_min_ohm * hmax) if hmax > 0 else 1.0
-    else:
-        s_int = s_h = 1.0
-    g_int, g_h = s_int / R0, s_h / R0
-    tau = spec.c_farad / g_int
-    inv_a0 = 0.0 if spec.opamp.gain is None else 1.0 / spec.opamp.gain
-    t = spec.r_tolerance
-    quant = spec.resistor_bits is not None
-    stochastic = quant and rounding == "stochastic"
-    touched = quant or spec.r_max_ohm is not None or t > 0
-    independent = t > 0 or stochastic                      # J1 and J2 realised separately
-    node_tol = node_tolerance and t > 0
-    asym = independent or inv_a0 > 0
-    ng_uniform = not (spec.c_tolerance > 0 or node_tol or gbw_on)
-    has_diag_planned = inv_a0 > 0 or spec.c_tolerance > 0 or node_tol or gbw_on
-    extra = (2 if (independent or (inv_a0 > 0)) else 1) if (touched or inv_a0 > 0) else 0
-    report: dict = {"scale": s_int, "scale_H": s_h, "tau_s": tau, "y_gain": yg}
+    if mapping is None:
+        if rounding not in ("nearest", "stochastic"):
+            raise ValueError(f"rounding {rounding!r}: use 'nearest' or 'stochastic'")
+        if out_of_range not in ("drop", "clip"):
+            raise ValueError(f"out_of_range {out_of_range!r}: use 'drop' or 'clip'")
+        resolve_y_gain(y_gain, problem.J[:1], problem.H[:1, :1])          # one-line error for a bad value
+        mapping = Mapping(rounding=rounding, out_of_range=out_of_range, node_tolerance=node_tolerance,
+                          y_gain=y_gain, gbw_model=gbw_model)
+    if mapping.dense_only_fields():
+        raise InputError(f"mapping {', '.join(mapping.dense_only_fields())}: dense boards only; a factored board "
+                         "chooses its scales itself and carries its damping λ in the problem")
+    _check_supported(spec, mapping.gbw_model)
+    plan = _plan(problem, spec, mapping)
     if dry_run:
-        return FactoredBoard(None, None, None, None, None, None, None, 0.0, tau, 1.0,
-                             symmetric=not asym and ng_uniform, has_diagonal=has_diag_planned,
-                             extra_arrays=extra, report=report)
-
-    # Voltage scaling as in the dense mapping: x* and g inside half the converter range.
-    x_star = problem.x_exact
-    peak = max(float(np.abs(x_star).max()), float(np.abs(problem.g).max()), 1e-300)
-    limit = 0.5 * spec.v_range_v
-    b_scale = 1.0 if peak <= limit else limit / peak
+        return FactoredBoard(None, None, None, None, None, None, None, 0.0, plan["tau"], 1.0,
+                             symmetric=plan["symmetric_planned"], has_diagonal=plan["has_diagonal_planned"],
+                             extra_arrays=plan["extra"], report=plan["report"])
+    report = plan["report"]
+    # Voltage scaling: the rule of every mapping (x* and b inside half the converter range).
+    b_scale = voltage_scale(problem.x_exact, problem.b, spec)
     report["b_scale"] = b_scale
-
-    tol_ss, round_ss = np.random.SeedSequence(spec.board_seed).spawn(2)
-    ss_j1, ss_h, ss_j2, ss_node = tol_ss.spawn(4)
-    rr_j1, rr_h, rr_j2 = round_ss.spawn(3)
-
-    def rngs(ss, rr):
-        return (np.random.default_rng(ss) if t else None, np.random.default_rng(rr) if stochastic else None)
-
-    if touched:
-        J1 = _realise_array(J, g_int, spec, *rngs(ss_j1, rr_j1), out_of_range, report, "J1")
-        J2 = _realise_array(J, g_int, spec, *rngs(ss_j2, rr_j2), out_of_range, report, "J2") if independent else J1
-        Hr = _realise_array(H, g_h, spec, *rngs(ss_h, rr_h), out_of_range, report, "H")
-    else:
-        J1 = J2 = J
-        Hr = H
+    J1, Hr, J2 = _realise_arrays(problem, spec, mapping, plan, report)
     parts = {"J1": J1, "H": Hr, "J2": J2} if keep_parts else {}   # resistor entries (no op-amp gains)
     # all the conductance the J₂ᵀ array puts at each summing node (finite-gain leak, GBW stretch), from
     # the resistors, before any gain folding below
-    col_abs_J2 = _col_abs_sum(J2) if (inv_a0 > 0 or gbw_on) else None
-    if inv_a0 > 0:
-        # Static op-amps of gain A0 (exact, docs/nonideal.md#gain): a summing stage with feedback
-        # conductance g_f and inputs g_k gives −(Σ g_k v_k/g_f)/(1 + (1 + Σ g_k/g_f)/A0); a unit
-        # inverter −1/(1 + 2/A0). Entries fed from an inverter (see Signs above) carry that factor.
-        gam1 = 1.0 / (1.0 + (1.0 + yg * _row_abs_sum(J1)) * inv_a0)       # noise gain 1 + Σ g_j/g_f
-        gamH = 1.0 / (1.0 + (1.0 + np.abs(Hr).sum(axis=1) / yg) * inv_a0)
-        g_inv = 1.0 / (1.0 + 2.0 * inv_a0)
-        J1g = _signed_gain(J1, gam1, pos=g_inv, neg=1.0)
-        # J2 in place when the realised array is ours and nobody keeps it (memory at N = 1e5)
-        J2 = _signed_gain(J2, None, pos=1.0, neg=g_inv, out=J2 if (touched and not keep_parts) else None)
-        J1 = J1g
-        Hr = _signed_gain(Hr, gamH, pos=g_inv, neg=1.0)
-        report.update(stage_gain_min=float(min(gam1.min(), gamH.min())), inverter_gain=g_inv)
+    col_abs_J2 = _col_abs_sum(J2) if (plan["inv_a0"] > 0 or plan["gbw_on"]) else None
+    if plan["inv_a0"] > 0:
+        J1, Hr, J2 = _fold_finite_gain(J1, Hr, J2, plan, report, in_place=plan["touched"] and not keep_parts)
+    lam_r = _damping_resistor(problem.damping, spec, mapping.out_of_range, plan["g_int"])
+    report["damping_realised"] = lam_r
+    node = _node_parts(problem.N, spec, mapping, plan, lam_r, col_abs_J2, report)
+    c, g_in, g_noise, lam_i = node["c"], node["g_in"], node["g_noise"], node["lam_i"]
+    d = c * (lam_i + node["leak"])
+    v_in = dac(-problem.b * b_scale, spec.dac_bits, spec.v_range_v)
+    f = c * (-v_in * g_in) / b_scale
+    noise_gain = c * (g_noise * plan["s_int"])           # c_i · R0 / R_noise,i
+    has_diag = not _uniform(d)
+    symmetric = (J2 is J1) and (Hr is problem.H or np.array_equal(Hr, Hr.T)) and _uniform(c) and _uniform(noise_gain)
+    if not has_diag:
+        d = np.full(problem.N, float(d[0]))
+    if keep_parts:
+        yg, g_int, g_h = plan["y_gain"], plan["g_int"], plan["g_h"]
+        parts.update(g_int=g_int, g_h=g_h, g_f1=g_int / yg, g_f2=g_h * yg, y_gain=yg, lam=lam_i, g_in=g_in,
+                     g_noise=g_noise, cap=node["cap"], v_in=v_in)
+    return FactoredBoard(J1=J1, H=Hr, J2=J2, d=d, row=c, f=f, noise_gain=noise_gain,
+                         kappa=spec.kappa0_v2 / b_scale**2, tau_s=plan["tau"], b_scale=b_scale, symmetric=symmetric,
+                         has_diagonal=has_diag, extra_arrays=plan["extra"], report=report, parts=parts)
 
-    # Damping resistor: range and quantisation (nearest level, one value).
+
+def _uniform(a: np.ndarray) -> bool:
+    return float(np.ptp(a)) <= 4 * np.finfo(float).eps * float(np.abs(a).max())
+
+
+def _plan(problem, spec: HardwareSpec, mapping: Mapping) -> dict:
+    """Scales, τ and the structural flags of the board (no r×N work): what a dry run returns."""
+    J, H, lam = problem.J, problem.H, problem.damping
+    yg = resolve_y_gain(mapping.y_gain, J, H)
+    jmax, hmax = problem.abs_max_J, float(np.abs(H).max())
+    if spec.r_min_ohm is not None:
+        s_int = spec.r0_ohm / (spec.r_min_ohm * max(jmax, lam))
+        s_h = spec.r0_ohm / (spec.r_min_ohm * hmax) if hmax > 0 else 1.0
+    else:
+        s_int = s_h = 1.0
+    tau = spec.c_farad / (s_int / spec.r0_ohm)
+    inv_a0 = 0.0 if spec.opamp.gain is None else 1.0 / spec.opamp.gain
+    t = spec.r_tolerance
+    gbw_on = spec.opamp.gbw_hz is not None
+    quant = spec.resistor_bits is not None
+    stochastic = quant and mapping.rounding == "stochastic"
+    touched = quant or spec.r_max_ohm is not None or t > 0
+    independent = t > 0 or stochastic                      # J1 and J2 realised separately
+    node_tol = mapping.node_tolerance and t > 0
+    asym = independent or inv_a0 > 0
+    ng_uniform = not (spec.c_tolerance > 0 or node_tol or gbw_on)
+    return {"y_gain": yg, "s_int": s_int, "s_h": s_h, "g_int": s_int / spec.r0_ohm, "g_h": s_h / spec.r0_ohm,
+            "tau": tau, "inv_a0": inv_a0, "gbw_on": gbw_on, "touched": touched, "independent": independent,
+            "stochastic": stochastic, "node_tol": node_tol,
+            "symmetric_planned": not asym and ng_uniform,
+            "has_diagonal_planned": inv_a0 > 0 or spec.c_tolerance > 0 or node_tol or gbw_on,
+            "extra": (2 if (independent or (inv_a0 > 0)) else 1) if (touched or inv_a0 > 0) else 0,
+            "report": {"scale": s_int, "scale_H": s_h, "tau_s": tau, "y_gain": yg}}
+
+
+def _realise_arrays(problem, spec: HardwareSpec, mapping: Mapping, plan: dict, report: dict):
+    """(J₁, H', J₂): the three programmed arrays, each from its own tolerance and rounding streams."""
+    if not plan["touched"]:
+        return problem.J, problem.H, problem.J
+    tol_ss, round_ss = board_streams(spec)
+    ss_j1, ss_h, ss_j2, _ = tol_ss.spawn(4)
+    rr_j1, rr_h, rr_j2 = round_ss.spawn(3)
+    t = spec.r_tolerance
+
+    def rngs(ss, rr):
+        return (np.random.default_rng(ss) if t else None,
+                np.random.default_rng(rr) if plan["stochastic"] else None)
+
+    oor, g_int = mapping.out_of_range, plan["g_int"]
+    J1 = _realise_array(problem.J, g_int, spec, *rngs(ss_j1, rr_j1), oor, report, "J1")
+    J2 = _realise_array(problem.J, g_int, spec, *rngs(ss_j2, rr_j2), oor, report, "J2") if plan["independent"] else J1
+    Hr = _realise_array(problem.H, plan["g_h"], spec, *rngs(ss_h, rr_h), oor, report, "H")
+    return J1, Hr, J2
+
+
+def _node_stream(spec: HardwareSpec) -> np.random.SeedSequence:
+    """The per-node parts' tolerance stream (the fourth child of the tolerance stream)."""
+    return board_streams(spec)[0].spawn(4)[3]
+
+
+def _fold_finite_gain(J1, Hr, J2, plan: dict, report: dict, in_place: bool):
+    """Static op-amps of gain A0 (exact, docs/nonideal.md#gain): a summing stage with feedback conductance g_f and
+    inputs g_k gives −(Σ g_k v_k/g_f)/(1 + (1 + Σ g_k/g_f)/A0); a unit inverter −1/(1 + 2/A0). Entries fed
+    from an inverter (see Signs above) carry that factor. J₂ is scaled in place when ``in_place`` (the
+    realised array is ours and nobody keeps it: memory at N = 1e5)."""
+    inv_a0, yg = plan["inv_a0"], plan["y_gain"]
+    gam1 = 1.0 / (1.0 + (1.0 + yg * _row_abs_sum(J1)) * inv_a0)       # noise gain 1 + Σ g_j/g_f
+    gamH = 1.0 / (1.0 + (1.0 + np.abs(Hr).sum(axis=1) / yg) * inv_a0)
+    g_inv = 1.0 / (1.0 + 2.0 * inv_a0)
+    J1g = _signed_gain(J1, gam1, pos=g_inv, neg=1.0)
+    J2 = _signed_gain(J2, None, pos=1.0, neg=g_inv, out=J2 if in_place else None)
+    Hr = _signed_gain(Hr, gamH, pos=g_inv, neg=1.0)
+    report.update(stage_gain_min=float(min(gam1.min(), gamH.min())), inverter_gain=g_inv)
+    return J1g, Hr, J2
+
+
+def _damping_resistor(lam: float, spec: HardwareSpec, out_of_range: str, g_int: float) -> float:
+    """λ the damping resistor realises: range (an open damping resistor is an error) and quantisation
+    (nearest level, one value)."""
     g_lam = g_int * lam
     if spec.r_max_ohm is not None and g_lam < 1.0 / spec.r_max_ohm:
         if out_of_range == "drop":
             raise InputError(f"damping λ = {lam:g} needs a resistor above r_max_ohm = {spec.r_max_ohm:g} Ω; "
                              "raise r_max_ohm or use a larger λ (without it the board is unstable)")
         g_lam = 1.0 / spec.r_max_ohm
-    if quant:
-        g_lam = float(_quantise_conductance(np.array([g_lam]), spec)[0])
-    lam_r = g_lam / g_int
-    report["damping_realised"] = lam_r
+    if spec.resistor_bits is not None:
+        g_lam = float(quantise_conductance(np.array([g_lam]), spec)[0])
+    return g_lam / g_int
 
-    # Per-node parts: input, noise and damping resistors, capacitors.
+
+def _node_parts(N: int, spec: HardwareSpec, mapping: Mapping, plan: dict, lam_r: float, col_abs_J2, report: dict):
+    """Per-node parts (input, noise and damping resistors relative to g, capacitors relative to C), the
+    finite-gain leak and the GBW stretch of the integrators."""
+    t, s_int, inv_a0, tau = spec.r_tolerance, plan["s_int"], plan["inv_a0"], plan["tau"]
     ones = np.ones(N)
     g_in, g_noise, lam_i, cap = ones.copy(), ones / s_int, lam_r * ones, ones.copy()
-    if node_tol or spec.c_tolerance:
-        z_in, z_noise, z_c, z_damp = np.random.default_rng(ss_node).standard_normal((4, N))
-        if node_tol:
+    if plan["node_tol"] or spec.c_tolerance:
+        z_in, z_noise, z_c, z_damp = np.random.default_rng(_node_stream(spec)).standard_normal((4, N))
+        if plan["node_tol"]:
             g_in = 1.0 / (1.0 + t * z_in)
             g_noise = (1.0 / s_int) / (1.0 + t * z_noise)
             lam_i = lam_r / (1.0 + t * z_damp)
         if spec.c_tolerance:
             cap = 1.0 + spec.c_tolerance * z_c
-    if gbw_on:
+    if plan["gbw_on"]:
         # gbw_model "integrator": the summing node is not a virtual ground, v_s = −(dV/dt)/ω_t, which adds
         # G_s,i/ω_t to C_i for modes slow next to ω_t (stage_time_constants); the stages' lags are left out.
         wt_tau = 2 * math.pi * spec.opamp.gbw_hz * tau
         cap = cap + (col_abs_J2 + lam_i + g_in + g_noise) / wt_tau
-        report.update(gbw_model=gbw_model, integrator_tau_stretch_max=float(cap.max()),
+        report.update(gbw_model=mapping.gbw_model, integrator_tau_stretch_max=float(cap.max()),
                       integrator_tau_stretch_median=float(np.median(cap)))
     c = 1.0 / (cap * (1.0 + inv_a0))                     # C_nominal / (C_i (1 + 1/A0))
     leak = inv_a0 * (col_abs_J2 + lam_i + g_in + g_noise) if inv_a0 else np.zeros(N)
     if inv_a0:
         report["leak_max"] = float(leak.max())
-    d = c * (lam_i + leak)
-    v_in = _dac(-problem.g * b_scale, spec.dac_bits, spec.v_range_v)
-    f = c * (-v_in * g_in) / b_scale
-    noise_gain = c * (g_noise * s_int)                   # c_i · R0 / R_noise,i
-    uniform = lambda a: float(np.ptp(a)) <= 4 * np.finfo(float).eps * float(np.abs(a).max())  # noqa: E731
-    has_diag = not uniform(d)
-    symmetric = (J2 is J1) and (Hr is H or np.array_equal(Hr, Hr.T)) and uniform(c) and uniform(noise_gain)
-    if not has_diag:
-        d = np.full(N, float(d[0]))
-    if keep_parts:
-        parts.update(g_int=g_int, g_h=g_h, g_f1=g_int / yg, g_f2=g_h * yg, y_gain=yg, lam=lam_i, g_in=g_in, g_noise=g_noise, cap=cap, v_in=v_in)
-    return FactoredBoard(J1=J1, H=Hr, J2=J2, d=d, row=c, f=f, noise_gain=noise_gain,
-                         kappa=spec.kappa0_v2 / b_scale**2, tau_s=tau, b_scale=b_scale, symmetric=symmetric,
-                         has_diagonal=has_diag, extra_arrays=extra, report=report, parts=parts)
+    return {"c": c, "cap": cap, "leak": leak, "g_in": g_in, "g_noise": g_noise, "lam_i": lam_i}
 
 
 def resolve_y_gain(y_gain, J: np.ndarray, H: np.ndarray) -> float:

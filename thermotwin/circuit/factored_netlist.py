@@ -11,9 +11,10 @@ so integrators sit only on the N outputs and the r = b·d_z stage outputs are al
 carried by inverters (n_i = −V_i, ny_k = −y_k, nz_m = −z_m); which entry is fed from which signal
 is stated in :mod:`thermotwin.circuit.factored` (the realisation the twin uses, so the component
 values here are exactly the ones the factored twin simulates). The integrator cell — DAC input,
-damping resistor, noise resistor and PWL/TRRANDOM/TRNOISE noise source — is the dense one
-(:mod:`thermotwin.circuit.netlist`), with the same noise stream for the same seed, so a factored
-netlist and the dense netlist of J_fᵀH_LJ_f + λI run the same noise path.
+damping resistor, noise resistor and PWL/TRRANDOM/TRNOISE noise source — header, ``.ic`` and control
+block are the ones every netlist shares (:mod:`thermotwin.circuit.spice_text`), with the same noise
+stream for the same seed, so a factored netlist and the dense netlist of J_fᵀH_LJ_f + λI run the same
+noise path. :func:`thermotwin.circuit.netlist.render_netlist` writes either layout.
 
 Node names (i = 0 … N−1 integrators, k, m = 0 … r−1 stages):
     o{i} s{i} n{i} m{i} din{i} nn{i}   integrator cell (as in the dense netlist)
@@ -37,58 +38,44 @@ import math
 
 import numpy as np
 
-from .. import __version__
+from ..core.config import initial_state, resolve_grid
 from ..errors import InputError
-from ..problem import safe_name
 from . import opamp
-from .factored import FactoredBoard, realise_factored
-from .netlist import OUTPUT_FILE, _noise_source, fmt, integrator_lines, probe_control_lines, tran_control_lines
+from .board import realise
+from .factored import FactoredBoard
+from .mapping import Mapping
 from .opamp import OpAmpParams
 from .spec import IDEAL_SPICE_GAIN, HardwareSpec
+from .spice_text import OUTPUT_FILE, finish, fmt, header_lines, integrator_cell, noise_source
 
 #: Largest N·r + r² (programmable resistors / 2) rendered without ``max_resistors``: SPICE is the
 #: validation oracle for small boards (docs/noise.md#dense-cost), a netlist of this size is already ~100 MB.
 DEFAULT_MAX_RESISTORS = 2_000_000
 
+__all__ = ["factored_layout", "board_for_netlist", "check_size", "static_nodes", "DEFAULT_MAX_RESISTORS"]
+
 
 def board_for_netlist(problem, spec: HardwareSpec, rounding: str = "nearest", out_of_range: str = "drop",
                       node_tolerance: bool = False, y_gain: float | str = 1.0) -> FactoredBoard:
     """The component values of the board (the realisation the factored twin uses), with the op-amp
-    left out: SPICE simulates the op-amps themselves."""
-    ideal = spec.replace(**{"opamp.gain": None, "opamp.v_sat_v": None, "opamp.offset_v": 0.0,
-                            "opamp.gbw_hz": None, "opamp.slew_v_per_s": None})
-    return realise_factored(problem, ideal, rounding=rounding, out_of_range=out_of_range,
-                            node_tolerance=node_tolerance, keep_parts=True, y_gain=y_gain)
+    left out: SPICE simulates the op-amps themselves (``realise(..., purpose="spice")``)."""
+    mapping = Mapping(rounding=rounding, out_of_range=out_of_range, node_tolerance=node_tolerance, y_gain=y_gain)
+    return realise(problem, spec, mapping, purpose="spice").arrays
 
 
-def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: FactoredBoard | None = None,
-                            rounding: str = "nearest", out_of_range: str = "drop", node_tolerance: bool = False,
-                            y_gain: float | str = 1.0, output_file: str = OUTPUT_FILE, probe: bool = False,
-                            max_resistors: int = DEFAULT_MAX_RESISTORS) -> str:
-    """Render the three-array netlist of a :class:`~thermotwin.solver.factored.FactoredProblem`.
-
-    Args:
-        problem: J (r×N), H (r×r), damping λ, g (N,).
-        spec: the board (resistor range/bits/tolerance, DAC, C, κ0, static op-amp).
-        config: :class:`~thermotwin.solver.SimConfig` (t_end, grid, noise kind, seed, v0); the grid
-            is the dense rule (:func:`~thermotwin.solver.config.resolve_grid`) on F.
-        board: component values (default :func:`board_for_netlist`).
-        output_file: name ``wrdata`` writes (sanitised).
-        probe: write the drift probe (see :func:`thermotwin.circuit.netlist.probe_control_lines`).
-        max_resistors: refuse larger boards (the text grows as r(r + 2N)).
-
-    Returns:
-        Netlist text, runnable as ``ngspice -b FILE``; it writes time and v(o{i}) on the grid.
-    """
-    from ..solver.config import initial_state, resolve_grid
-
+def check_size(problem, max_resistors: int = DEFAULT_MAX_RESISTORS) -> None:
+    """Refuse a board whose netlist would hold more than 2·max_resistors programmable resistors."""
     N, r = problem.N, problem.r
     if r * (r + 2 * N) > 2 * max_resistors:
         raise InputError(f"the factored netlist of N = {N}, r = {r} has up to {r * (r + 2 * N):,} programmable "
                          f"resistors (limit {2 * max_resistors:,}); SPICE is the oracle for small boards — use "
                          "the factored twin (thermotwin simulate problem.npz) at this size")
-    if board is None:
-        board = board_for_netlist(problem, spec, rounding, out_of_range, node_tolerance, y_gain)
+
+
+def factored_layout(problem, spec: HardwareSpec, config, board: FactoredBoard, out_name: str, probe: bool) -> str:
+    """The three-array board's netlist: header, the J₁ and H' stages, the N integrator cells fed by the J₂ᵀ
+    array, ``.ic`` (with the pole nodes' static solution) and the control block."""
+    N, r = problem.N, problem.r
     P = board.parts
     tau = board.tau_s
     grid = resolve_grid(problem, config, tau, spec)
@@ -99,83 +86,77 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     v0 = initial_state(problem, config) * board.b_scale
     cap_ic = op.vos - v0 * (1.0 + 1.0 / a0)            # v(s) − v(o) of an integrator at V = v0 (quasi-static)
     plus = "vos" if op.vos else "0"
-    kind = config.noise
-    g_int, g_h, R0, C = P["g_int"], P["g_h"], spec.r0_ohm, spec.c_farad
     yg = P["y_gain"]
-    J1, H, J2 = P["J1"], P["H"], P["J2"]
-    n_prog = int(np.count_nonzero(J1) + np.count_nonzero(H) + np.count_nonzero(J2))
-    out_name = safe_name(output_file, OUTPUT_FILE)
-
-    L: list[str] = []
-    L.append(f"* thermotwin {__version__}: scaled-up TNGD board, three arrays J_f H_L J_f^T "
-             f"(arXiv 2405.13817 App. C), N={N} r={r}")
-    L.append(f"* problem {problem.name} sha256:{problem.digest()}  spec sha256:{spec.digest()}")
-    L.append(f"* tau={fmt(tau)} s  scale s={fmt(board.report['scale'])}  scale_H={fmt(board.report['scale_H'])}  "
-             f"b_scale={fmt(board.b_scale)}  damping={fmt(problem.damping)}  kappa0={fmt(spec.kappa0_v2)} V^2  "
-             f"noise={kind}  seed={config.seed}  board_seed={spec.board_seed}")
-    L.append(f"* t_end={fmt(grid.t_end_s)} s  dt_out={fmt(grid.dt_out_s)} s  noise_step={fmt(grid.noise_step_s)} s")
-    L.append(f"* op-amps: {2 * N + 4 * r} (N integrators + N inverters + 2r stages + 2r inverters); "
-             f"programmable resistors: {n_prog} (r(r + 2N) = {r * (r + 2 * N)})")
-    L.append("* conventions: docs/circuit.md#cell; V_i = v(o{i}); y = J1 V at y{k}; z = H y at z{m}"
-             + ("" if yg == 1 else f"; stage gains y_gain={fmt(yg)} and 1/y_gain"))
-    L.append(f"* op-amp macromodel (circuit/opamp.py): A0={'ideal' if not math.isfinite(op.a0) else fmt(op.a0)}"
-             f" GBW={spec.opamp.gbw_hz if not probe else None} Hz rails={spec.opamp.v_sat_v} V "
-             f"slew={spec.opamp.slew_v_per_s if not probe else None} V/s offset={fmt(op.vos)} V")
-    if op.vos:
-        L.append(f"Vos vos 0 DC {fmt(op.vos)}")
-    L.append("")
-
-    def inverter(name: str, inp: str, summing: str, out: str) -> list[str]:
-        return (opamp.spice_lines(name, plus, summing, out, "p" + out, op, fmt)
-                + [f"R{name}i {inp} {summing} {fmt(R0)}", f"R{name}f {summing} {out} {fmt(R0)}"])
-
-    def entries(row: np.ndarray, pos_src: str, neg_src: str, g_unit: float, name: str, node: str) -> list[str]:
-        out = []
-        for j in np.flatnonzero(row):
-            src = (pos_src if row[j] > 0 else neg_src).format(j)
-            out.append(f"{name}_{j} {src} {node} {fmt(1.0 / (g_unit * abs(row[j])))}")
-        return out
-
-    # (name, array, unit conductance, summing node, output, source of positive / negative entries)
-    gy, gz = ("", "") if yg == 1 else (f"{fmt(yg)} * ", f" / {fmt(yg)}")
-    stages = (("1", J1, g_int, P["g_f1"], "a", "y", "n{}", "o{}",
-               f"J1 stages: y_k = {gy}sum_j J1[k,j] V_j (positive entries from n_j, negative from o_j)"),
-              ("2", H, g_h, P["g_f2"], "c", "z", "ny{}", "y{}",
-               f"H stages: z_m = sum_k H[m,k] y_k{gz} (positive entries from ny_k, negative from y_k)"))
-    for tag, X, g_unit, g_f, sn, out, pos, neg, comment in stages:
-        L.append(f"* --- {comment}")
-        res = "R1" if tag == "1" else "RH"
-        for k in range(r):
-            L += opamp.spice_lines(f"st{tag}_{k}", plus, f"{sn}{k}", f"{out}{k}", f"p{out}{k}", op, fmt)
-            L.append(f"Rf{tag}_{k} {sn}{k} {out}{k} {fmt(1.0 / g_f)}")
-            L += entries(X[k], pos, neg, g_unit, f"{res}_{k}", f"{sn}{k}")
-            L += inverter(f"i{out}{k}", f"{out}{k}", f"a{out}{k}", f"n{out}{k}")
-    L.append("* --- integrators: C dV_i/dt = -g (sum_m J2[m,i] z_m + lambda V_i - g_i) (positive from z_m, "
-             "negative from nz_m)")
-    J2t = np.ascontiguousarray(J2.T)
-    for i in range(N):
-        L.append(f"* --- node {i}")
-        L += integrator_lines(i, plus, op, C * P["cap"][i], cap_ic[i], probe)
-        L += inverter(f"inv{i}", f"o{i}", f"m{i}", f"n{i}")
-        L.append(f"Vdac{i} din{i} 0 DC {fmt(P['v_in'][i])}")
-        L.append(f"Rin{i} din{i} s{i} {fmt(1.0 / (g_int * P['g_in'][i]))}")
-        L.append(f"Rdamp{i} o{i} s{i} {fmt(1.0 / (g_int * P['lam'][i]))}")
-        L += entries(J2t[i], "z{}", "nz{}", g_int, f"R2_{i}", f"s{i}")
-        L.append(f"Rn{i} nn{i} s{i} {fmt(1.0 / (g_int * P['g_noise'][i]))}")
-        L += [f"Vn{i} nn{i} 0 DC 0"] if probe else _noise_source(i, spec, grid, tau, kind, config.seed, N)
-    L.append("")
-    if probe:
-        return "\n".join(L + probe_control_lines(N))
+    n_prog = int(np.count_nonzero(P["J1"]) + np.count_nonzero(P["H"]) + np.count_nonzero(P["J2"]))
+    L = header_lines(
+        f"scaled-up TNGD board, three arrays J_f H_L J_f^T (arXiv 2405.13817 App. C), N={N} r={r}", "problem",
+        problem, spec, config, grid, tau,
+        f"scale s={fmt(board.report['scale'])}  scale_H={fmt(board.report['scale_H'])}  "
+        f"b_scale={fmt(board.b_scale)}  damping={fmt(problem.damping)}",
+        "* conventions: docs/circuit.md#cell; V_i = v(o{i}); y = J1 V at y{k}; z = H y at z{m}"
+        + ("" if yg == 1 else f"; stage gains y_gain={fmt(yg)} and 1/y_gain"), op,
+        extra=(f"* op-amps: {2 * N + 4 * r} (N integrators + N inverters + 2r stages + 2r inverters); "
+               f"programmable resistors: {n_prog} (r(r + 2N) = {r * (r + 2 * N)})",),
+        gbw=spec.opamp.gbw_hz if not probe else None, slew=spec.opamp.slew_v_per_s if not probe else None,
+        blank_before_opamp=False)
+    L += _stage_lines(P, spec, plus, op)
+    L += _integrator_lines(problem, spec, config, P, grid, tau, plus, op, cap_ic, probe)
     ics = [f"v(o{i})={fmt(v0[i])}" for i in range(N)]
     if op.has_pole:             # internal pole nodes at the static solution (no start-up glitch)
-        st = static_nodes(P, v0, op, R0)
+        st = static_nodes(P, v0, op, spec.r0_ohm)
         ics += [f"v(p{i})={fmt(v0[i])}" for i in range(N)]
         ics += [f"v({name}{k})={fmt(val)}" for name in ("pn", "py", "pny", "pz", "pnz")
                 for k, val in enumerate(st[name])]
-    for k in range(0, len(ics), 8):
-        L.append(".ic " + " ".join(ics[k:k + 8]))
-    L += tran_control_lines(grid, kind, config.seed, N, out_name)
-    return "\n".join(L)
+    return finish(L, probe, N, grid, config.noise, config.seed, out_name, ics)
+
+
+def _inverter(name: str, inp: str, summing: str, out: str, plus: str, op: OpAmpParams, R0: float) -> list[str]:
+    return (opamp.spice_lines(name, plus, summing, out, "p" + out, op, fmt)
+            + [f"R{name}i {inp} {summing} {fmt(R0)}", f"R{name}f {summing} {out} {fmt(R0)}"])
+
+
+def _entries(row: np.ndarray, pos_src: str, neg_src: str, g_unit: float, name: str, node: str) -> list[str]:
+    return [f"{name}_{j} {(pos_src if row[j] > 0 else neg_src).format(j)} {node} {fmt(1.0 / (g_unit * abs(row[j])))}"
+            for j in np.flatnonzero(row)]
+
+
+def _stage_lines(P: dict, spec: HardwareSpec, plus: str, op: OpAmpParams) -> list[str]:
+    """The J₁ stages (y = γ J₁ V) and the H' stages (z = H' y/γ), each with its inverter."""
+    yg = P["y_gain"]
+    gy, gz = ("", "") if yg == 1 else (f"{fmt(yg)} * ", f" / {fmt(yg)}")
+    # (tag, array, unit conductance, feedback conductance, summing node, output, sources of +/− entries)
+    stages = (("1", P["J1"], P["g_int"], P["g_f1"], "a", "y", "n{}", "o{}",
+               f"J1 stages: y_k = {gy}sum_j J1[k,j] V_j (positive entries from n_j, negative from o_j)"),
+              ("2", P["H"], P["g_h"], P["g_f2"], "c", "z", "ny{}", "y{}",
+               f"H stages: z_m = sum_k H[m,k] y_k{gz} (positive entries from ny_k, negative from y_k)"))
+    L = []
+    for tag, X, g_unit, g_f, sn, out, pos, neg, comment in stages:
+        L.append(f"* --- {comment}")
+        res = "R1" if tag == "1" else "RH"
+        for k in range(X.shape[0]):
+            L += opamp.spice_lines(f"st{tag}_{k}", plus, f"{sn}{k}", f"{out}{k}", f"p{out}{k}", op, fmt)
+            L.append(f"Rf{tag}_{k} {sn}{k} {out}{k} {fmt(1.0 / g_f)}")
+            L += _entries(X[k], pos, neg, g_unit, f"{res}_{k}", f"{sn}{k}")
+            L += _inverter(f"i{out}{k}", f"{out}{k}", f"a{out}{k}", f"n{out}{k}", plus, op, spec.r0_ohm)
+    return L
+
+
+def _integrator_lines(problem, spec: HardwareSpec, config, P: dict, grid, tau: float, plus: str, op: OpAmpParams,
+                      cap_ic: np.ndarray, probe: bool) -> list[str]:
+    """The N integrator cells, C dV_i/dt = −g (Σ_m J₂[m,i] z_m + λ V_i − b_i), fed by the J₂ᵀ array."""
+    N, g_int = problem.N, P["g_int"]
+    L = ["* --- integrators: C dV_i/dt = -g (sum_m J2[m,i] z_m + lambda V_i - g_i) (positive from z_m, "
+         "negative from nz_m)"]
+    J2t = np.ascontiguousarray(P["J2"].T)
+    for i in range(N):
+        L += integrator_cell(
+            i, plus=plus, op=op, c=spec.c_farad * P["cap"][i], cap_ic=cap_ic[i], probe=probe,
+            inverter=_inverter(f"inv{i}", f"o{i}", f"m{i}", f"n{i}", plus, op, spec.r0_ohm),
+            v_in=P["v_in"][i], r_in=1.0 / (g_int * P["g_in"][i]), r_damp=1.0 / (g_int * P["lam"][i]),
+            entries=_entries(J2t[i], "z{}", "nz{}", g_int, f"R2_{i}", f"s{i}"),
+            r_noise=1.0 / (g_int * P["g_noise"][i]),
+            noise=[] if probe else noise_source(i, spec, grid, tau, config.noise, config.seed, N))
+    return L
 
 
 def _static_stage(sum_gu: np.ndarray, G: np.ndarray, g_f: float, op: OpAmpParams) -> np.ndarray:

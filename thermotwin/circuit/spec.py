@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..fingerprint import json_digest
+from ..core.fingerprint import json_digest
 
 #: Gain used for the SPICE op-amp when the spec says ideal (``opamp.gain = None``). The leak it
 #: adds to A_ii, g_tot/(g·A0) (docs/nonideal.md#gain), is ~1e-8 for the matrices we test; the twin
@@ -216,7 +216,7 @@ class HardwareSpec:
 
     def digest(self) -> str:
         """SHA-256 (16 hex digits) of the canonical JSON, floats at 12 significant digits
-        (:mod:`thermotwin.fingerprint`): recorded in netlist headers and results."""
+        (:mod:`thermotwin.core.fingerprint`): recorded in netlist headers and results."""
         return json_digest(self.to_dict())
 
     # -- derived ------------------------------------------------------------------------------

@@ -34,13 +34,13 @@ rails out).
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..circuit.boards import BoardStack
-from .noise import noise_rng
+from ..core.lowrank import blas_threads
+from ..core.noise import noise_rng
 
 #: Scaled step: ν·h ≤ θ with ν = max(‖X‖₁, ‖X‖_∞). Taylor degrees: Φ(h) to degree 10 (remainder
 #: ≤ e^θ θ^11/11! ≈ 8e-15); the covariance series Σ_n L^n(Q) h^{n+1}/(n+1)! with ‖L‖ ≤ 2ν to n = 12
@@ -56,7 +56,6 @@ TRANSITION_CHUNK_BYTES = 512 * 1024
 NOISE_CHUNK_BYTES = 8 * 2**20
 
 
-@contextmanager
 def one_blas_thread():
     """Run on one BLAS thread (via threadpoolctl when it is installed; else OPENBLAS_NUM_THREADS decides).
 
@@ -64,13 +63,7 @@ def one_blas_thread():
     worker too). On a shared machine two OpenBLAS threads spin-wait around each small GEMM and run
     slower than one (timings in benchmarks/results/NOTES.md).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                      # pragma: no cover - then OPENBLAS_NUM_THREADS decides
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    return blas_threads(1)
 
 
 @dataclass

@@ -1,5 +1,9 @@
 """Backend ``ngspice``: run the netlist text in an ``ngspice -b`` subprocess (docs/backends.md#backends, docs/noise.md#ngspice).
 
+Both SPICE backends (this one and the shared-library one, :mod:`thermotwin.solver.pyspice_backend`)
+go through :func:`run_spice`: realise, render (either layout), hand the text to a runner with one
+netlist-in, table-out interface (``check()``, ``table(text, label, timeout_s)``), wrap the table.
+
 A subprocess isolates ngspice crashes and lets runs go in parallel. The netlist is written
 atomically into a private working directory; ngspice's ``wrdata`` writes a uniform-grid table
 (``linearize``) that :func:`read_wrdata` parses.
@@ -16,13 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..circuit.design import Mapping, adc_readout, design
-from ..circuit.netlist import OUTPUT_FILE, render_netlist
+from ..circuit.board import Board, realise
+from ..circuit.mapping import Mapping
+from ..circuit.netlist import OUTPUT_FILE, PROBE_FILE, render_netlist
+from ..circuit.programming import adc_readout
 from ..circuit.spec import HardwareSpec
+from ..core.config import SimConfig, resolve_grid
+from ..core.problem import Problem, is_factored
 from ..errors import NgspiceError, NgspiceNotFoundError
 from ..io import atomic_write_text
-from ..problem import Problem
-from .config import SimConfig, resolve_grid
 from .result import SimResult
 
 INSTALL_HINT = ("install it with `sudo apt-get install -y ngspice libngspice0 libngspice0-dev` "
@@ -103,20 +109,45 @@ def check_spice_config(config: SimConfig, backend: str) -> None:
                          "or pwl (same path as the twin)")
 
 
-def run_ngspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping = Mapping(),
-                keep_dir: str | os.PathLike | None = None) -> SimResult:
-    """Backend ``ngspice``: render, run, parse. ``keep_dir`` keeps netlist, log and data there."""
+def run_spice(problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping, backend: str, runner) -> SimResult:
+    """One SPICE run of a dense or factored problem: realise the board (``purpose="spice"``), render the
+    netlist, ``runner.table(text, label, timeout_s) -> (times, volts, names, stats)``, check and wrap
+    the table as a :class:`SimResult`. ``runner.check()`` fails fast (before rendering) when the
+    simulator is missing."""
     t0 = time.perf_counter()
-    find_ngspice()
-    check_spice_config(config, "ngspice")
-    values = design(problem, spec, mapping)
-    grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
-    text = render_netlist(problem, spec, config, mapping, values=values)
+    runner.check()
+    check_spice_config(config, backend)
+    board = realise(problem, spec, mapping, purpose="spice")
+    grid = resolve_grid(problem, config, board.tau_s, spec)   # the grid the netlist uses (ADC rate)
+    text = render_netlist(problem, spec, config, mapping, board=board)
     t_render = time.perf_counter() - t0
-    times, volts, names, t_spice = _run_and_read(text, keep_dir, config.timeout_s)
-    return result_from_table(problem, spec, config, values, grid, times, volts, names, "ngspice",
-                             wall=time.perf_counter() - t0,
-                             stats={"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text)})
+    label = f"{'factored' if is_factored(problem) else 'matrix'} {problem.name}"
+    times, volts, names, run_stats = runner.table(text, label, config.timeout_s)
+    stats = {"render_s": t_render, "netlist_bytes": len(text), **run_stats}
+    if is_factored(problem):
+        stats.update(circuit="factored", N=problem.N, r=problem.r)
+    return result_from_table(problem, spec, config, board, grid, times, volts, names, backend,
+                             wall=time.perf_counter() - t0, stats=stats)
+
+
+class SubprocessNgspice:
+    """The ``ngspice -b`` runner: netlist text in, table out. ``keep_dir`` keeps netlist, log and data."""
+
+    def __init__(self, keep_dir: str | os.PathLike | None = None):
+        self.keep_dir = keep_dir
+
+    def check(self) -> None:
+        find_ngspice()
+
+    def table(self, text: str, label: str, timeout_s: float):
+        times, volts, names, t_spice = _run_and_read(text, self.keep_dir, timeout_s)
+        return times, volts, names, {"spice_s": t_spice}
+
+
+def run_ngspice(problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping = Mapping(),
+                keep_dir: str | os.PathLike | None = None) -> SimResult:
+    """Backend ``ngspice`` (either form): render, run, parse. ``keep_dir`` keeps netlist, log and data there."""
+    return run_spice(problem, spec, config, mapping, "ngspice", SubprocessNgspice(keep_dir))
 
 
 def _run_and_read(text: str, keep_dir, timeout_s: float):
@@ -134,8 +165,9 @@ def _run_and_read(text: str, keep_dir, timeout_s: float):
     return times, volts, names, t_spice
 
 
-def result_from_table(problem, spec, config, values, grid, times, volts, names, backend, wall, stats):
-    """Check a SPICE table against the expected grid and wrap it as a :class:`SimResult`."""
+def result_from_table(problem, spec, config, board: Board, grid, times, volts, names, backend, wall, stats):
+    """Check a SPICE table against the expected grid and wrap it as a :class:`SimResult` (``board``: its
+    ``tau_s`` and ``b_scale``)."""
     d = problem.d
     want = [f"v(o{i})" for i in range(d)]
     idx = {n.lower(): k for k, n in enumerate(names)}
@@ -151,45 +183,19 @@ def result_from_table(problem, spec, config, values, grid, times, volts, names, 
     else:
         volts = volts[:len(expect)]
     return SimResult(
-        backend=backend, times=expect, states=adc_readout(volts, spec) / values.b_scale, x_exact=problem.x_exact,
-        tau_s=values.nominal_tau_s, settle_s=grid.settle_s, wall_s=wall, seed=config.seed,
+        backend=backend, times=expect, states=adc_readout(volts, spec) / board.b_scale, x_exact=problem.x_exact,
+        tau_s=board.tau_s, settle_s=grid.settle_s, wall_s=wall, seed=config.seed,
         noise=config.noise, spec_hash=spec.digest(), problem_hash=problem.digest(),
-        b_scale=values.b_scale, b=np.asarray(problem.b),
+        b_scale=board.b_scale, b=np.asarray(problem.b),
         A=problem.operator if hasattr(problem, "operator") else np.asarray(problem.A),   # factored: no N×N
         noise_step_s=grid.noise_step_s, stats=stats,
     )
 
 
-# -- the factored (three-array) board --------------------------------------------------------------
-
-def factored_netlist_text(problem, spec: HardwareSpec, config: SimConfig, **realise_kw):
-    """(board, grid, netlist text) of the three-array board: what the SPICE backends run (after
-    :func:`check_spice_config`)."""
-    from ..circuit.factored_netlist import board_for_netlist, render_factored_netlist
-
-    board = board_for_netlist(problem, spec, **realise_kw)
-    grid = resolve_grid(problem, config, board.tau_s, spec)
-    return board, grid, render_factored_netlist(problem, spec, config, board=board)
-
-
 def run_ngspice_factored(problem, spec: HardwareSpec, config: SimConfig, keep_dir: str | os.PathLike | None = None,
-                         **realise_kw) -> SimResult:
-    """Backend ``ngspice`` for a :class:`~thermotwin.solver.factored.FactoredProblem`: render the
-    three-array netlist (:func:`~thermotwin.circuit.factored_netlist.render_factored_netlist`), run,
-    parse. Small boards only (SPICE is the oracle). ``realise_kw``: rounding, out_of_range, node_tolerance."""
-    from types import SimpleNamespace
-
-    t0 = time.perf_counter()
-    find_ngspice()
-    check_spice_config(config, "ngspice")
-    board, grid, text = factored_netlist_text(problem, spec, config, **realise_kw)
-    t_render = time.perf_counter() - t0
-    times, volts, names, t_spice = _run_and_read(text, keep_dir, config.timeout_s)
-    scales = SimpleNamespace(nominal_tau_s=board.tau_s, b_scale=board.b_scale)
-    return result_from_table(problem, spec, config, scales, grid, times, volts, names, "ngspice",
-                             wall=time.perf_counter() - t0,
-                             stats={"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text),
-                                    "circuit": "factored", "N": problem.N, "r": problem.r})
+                         **mapping_kw) -> SimResult:
+    """:func:`run_ngspice` of a factored problem with the mapping options as keywords (older callers)."""
+    return run_ngspice(problem, spec, config, Mapping(**mapping_kw), keep_dir)
 
 
 def read_probe(path: str | os.PathLike, d: int) -> np.ndarray:
@@ -222,8 +228,6 @@ def measure_drift(text: str, d: int, g_unit: float, b_scale: float, workdir: str
         text: from ``render_netlist(..., probe=True)`` or ``render_factored_netlist(..., probe=True)``.
         g_unit: the integrators' unit conductance g = s/R0 (S).
     """
-    from ..circuit.netlist import PROBE_FILE
-
     wd = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-probe-"))
     try:
         I = read_probe(run_netlist_text(text, wd, timeout_s=timeout_s, output_file=PROBE_FILE), d)
@@ -237,15 +241,17 @@ def measure_drift(text: str, d: int, g_unit: float, b_scale: float, workdir: str
 
 def probe_dense(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping(), **kw):
     """(F, f) the dense netlist's arrays realise, measured by ngspice (see :func:`measure_drift`)."""
-    values = design(problem, spec, mapping)
-    text = render_netlist(problem, spec, SimConfig(noise="none", t_end="1tau"), mapping, values=values, probe=True)
-    return measure_drift(text, problem.d, values.scale / spec.r0_ohm, values.b_scale, **kw)
+    return probe(problem, spec, mapping, **kw)
 
 
 def probe_factored(problem, spec: HardwareSpec, y_gain: float | str = 1.0, **kw):
     """(F, f) the three-array netlist's stages and arrays realise, measured by ngspice."""
-    from ..circuit.factored_netlist import board_for_netlist, render_factored_netlist
+    return probe(problem, spec, Mapping(y_gain=y_gain), **kw)
 
-    board = board_for_netlist(problem, spec, y_gain=y_gain)
-    text = render_factored_netlist(problem, spec, SimConfig(noise="none", t_end="1tau"), board=board, probe=True)
-    return measure_drift(text, problem.N, board.parts["g_int"], board.b_scale, **kw)
+
+def probe(problem, spec: HardwareSpec, mapping: Mapping = Mapping(), **kw):
+    """(F, f) the netlist of either form realises, measured by ngspice's drift probe."""
+    board = realise(problem, spec, mapping, purpose="spice")
+    text = render_netlist(problem, spec, SimConfig(noise="none", t_end="1tau"), mapping, board=board, probe=True)
+    g_unit = board.arrays.parts["g_int"] if is_factored(problem) else board.unit_conductance
+    return measure_drift(text, problem.d, g_unit, board.b_scale, **kw)

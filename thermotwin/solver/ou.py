@@ -23,9 +23,9 @@ import scipy.linalg
 
 from ..circuit.design import Mapping, Realised, adc_readout, design, realised_matrix
 from ..circuit.spec import HardwareSpec
-from ..problem import Problem
-from .config import SimConfig, initial_state, resolve_grid
-from .noise import ChunkedNormals
+from ..core.problem import Problem
+from ..core.config import SimConfig, initial_state, resolve_grid
+from ..core.noise import ChunkedNormals
 from .result import SimResult
 
 
@@ -102,7 +102,7 @@ def simulate_realised(real: Realised, q: float, v0_volts: np.ndarray, grid, conf
                       chunk_bytes: int = 256 * 2**20) -> np.ndarray:
     """Integrate the realised board; returns volts, shape (n_traj, n_out + 1, d).
 
-    Noise is drawn from ``config.seed`` (see :mod:`thermotwin.solver.noise`) in time chunks, in
+    Noise is drawn from ``config.seed`` (see :mod:`thermotwin.core.noise`) in time chunks, in
     the same order the netlist's PWL sources use.
     """
     return simulate_linear(real.M, real.f, np.diag(real.noise_gain), q, v0_volts, grid, config, chunk_bytes)

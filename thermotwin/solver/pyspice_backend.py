@@ -27,13 +27,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..circuit.design import Mapping, design
-from ..circuit.netlist import render_netlist
+from ..circuit.mapping import Mapping
 from ..circuit.spec import HardwareSpec
+from ..core.config import SimConfig
 from ..errors import NgspiceError, NgspiceNotFoundError
-from ..problem import Problem
-from .config import SimConfig, resolve_grid
-from .ngspice import check_spice_config, result_from_table
+from .ngspice import run_spice
 from .result import SimResult
 
 LIBRARY_HINT = ("install it with `sudo apt-get install -y libngspice0 libngspice0-dev` (Debian/Ubuntu; "
@@ -369,8 +367,20 @@ def run_netlist_shared(text: str, timeout_s: float = 600.0,
     return table[0], table[1], table[2], stats
 
 
-def run_pyspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping = Mapping()) -> SimResult:
-    """Backend ``pyspice``: render the netlist, run it in PySpice's shared ngspice, wrap the table.
+class SharedNgspice:
+    """The shared-library runner (PySpice's libngspice in this process): netlist text in, table out."""
+
+    def check(self) -> None:
+        shared_ngspice()   # fail fast, before rendering, when the library is missing
+
+    def table(self, text: str, label: str, timeout_s: float):
+        t1 = time.perf_counter()
+        times, volts, names, run_stats = run_netlist_shared(text, timeout_s=timeout_s, netlist_name=label)
+        return times, volts, names, {"spice_s": time.perf_counter() - t1, **run_stats}
+
+
+def run_pyspice(problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping = Mapping()) -> SimResult:
+    """Backend ``pyspice`` (either form): render the netlist, run it in PySpice's shared ngspice, wrap the table.
 
     Same netlist text and the same :class:`SimResult` as the ``ngspice`` backend; with the same
     seed and ``noise="pwl"`` both give the same path (to rounding). ``config.timeout_s`` is enforced
@@ -378,39 +388,9 @@ def run_pyspice(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping
     (``load_circuit``, synchronous in ngspice's API) is not covered — about 0.2 s per MB of
     PWL text. Calls are serialised by a lock (one ngspice per process).
     """
-    t0 = time.perf_counter()
-    check_spice_config(config, "pyspice")
-    shared_ngspice()   # fail fast, before rendering, when the library is missing
-    values = design(problem, spec, mapping)
-    grid = resolve_grid(problem, config, values.nominal_tau_s, spec)   # the grid the netlist uses (ADC rate)
-    text = render_netlist(problem, spec, config, mapping, values=values)
-    t_render = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    times, volts, names, run_stats = run_netlist_shared(text, timeout_s=config.timeout_s,
-                                                        netlist_name=f"matrix {problem.name}")
-    t_spice = time.perf_counter() - t1
-    stats = {"render_s": t_render, "spice_s": t_spice, "netlist_bytes": len(text), **run_stats}
-    return result_from_table(problem, spec, config, values, grid, times, volts, names, "pyspice",
-                             wall=time.perf_counter() - t0, stats=stats)
+    return run_spice(problem, spec, config, mapping, "pyspice", SharedNgspice())
 
 
-def run_pyspice_factored(problem, spec: HardwareSpec, config: SimConfig, **realise_kw) -> SimResult:
-    """Backend ``pyspice`` for a factored problem: the three-array netlist
-    (:func:`thermotwin.solver.ngspice.factored_netlist_text`) in PySpice's shared ngspice."""
-    from types import SimpleNamespace
-
-    from .ngspice import factored_netlist_text
-
-    t0 = time.perf_counter()
-    check_spice_config(config, "pyspice")
-    shared_ngspice()
-    board, grid, text = factored_netlist_text(problem, spec, config, **realise_kw)
-    t_render = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    times, volts, names, run_stats = run_netlist_shared(text, timeout_s=config.timeout_s,
-                                                        netlist_name=f"factored {problem.name}")
-    stats = {"render_s": t_render, "spice_s": time.perf_counter() - t1, "netlist_bytes": len(text),
-             "circuit": "factored", "N": problem.N, "r": problem.r, **run_stats}
-    scales = SimpleNamespace(nominal_tau_s=board.tau_s, b_scale=board.b_scale)
-    return result_from_table(problem, spec, config, scales, grid, times, volts, names, "pyspice",
-                             wall=time.perf_counter() - t0, stats=stats)
+def run_pyspice_factored(problem, spec: HardwareSpec, config: SimConfig, **mapping_kw) -> SimResult:
+    """:func:`run_pyspice` of a factored problem with the mapping options as keywords (older callers)."""
+    return run_pyspice(problem, spec, config, Mapping(**mapping_kw))

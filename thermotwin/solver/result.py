@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__
+from ..core.version import __version__
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..problem import Problem
+from ..core.problem import Problem
 
 FAMILIES = ("spd", "wishart")
 

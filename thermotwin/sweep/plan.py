@@ -34,7 +34,6 @@ Unknown keys, empty lists, repeated values and invalid values are errors that na
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
@@ -43,12 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..circuit.design import Mapping
+from ..circuit.mapping import Mapping
 from ..circuit.spec import FIELD_DOCS, HardwareSpec
+from ..core.fingerprint import json_digest
 from ..errors import InputError
-from ..fingerprint import json_digest
-from ..problem import Problem
-from ..solver.config import SimConfig
+from ..core.problem import Problem
+from ..core.config import SimConfig
+from ..solver.registry import backend_names
 from ..units import parse_quantity, parse_time
 from .matrices import FAMILIES, generated_problem
 
@@ -62,12 +62,13 @@ FORMAT = 1
 
 SIM_FIELDS = ("t_end", "dt_out", "noise", "noise_step", "v0", "settle")
 MATRIX_FIELDS = ("d", "cond", "matrix_seed")
-MAPPING_FIELDS = tuple(f.name for f in dataclasses.fields(Mapping))
+#: The dense mapping options a sweep may vary (part of the plan hash: the factored-only options are not).
+MAPPING_FIELDS = ("scale", "b_scale", "out_of_range", "damping", "rounding")
 SPEC_FIELDS = tuple(k for k in FIELD_DOCS if k != "board_seed")
 GRID_FIELDS = SPEC_FIELDS + SIM_FIELDS + ("seed",) + MATRIX_FIELDS + tuple(f"mapping.{k}" for k in MAPPING_FIELDS)
 TOP_FIELDS = ("matrix", "rhs", "backend", "boards", "seed", "seeding", "checkpoints", "timeout", "spec",
               "mapping", "grid", "description") + SIM_FIELDS + MATRIX_FIELDS
-BACKENDS = ("twin", "twin-em", "ngspice", "pyspice")
+BACKENDS = tuple(backend_names())
 _NONE_WORDS = ("none", "null", "ideal")
 
 
@@ -348,9 +349,9 @@ class SweepPlan:
             return self._problems[key]
         key = (self.matrix, self.rhs)
         if key not in self._problems:
-            from ..problem import load_problem
+            from ..core.problem import load_problem
 
-            self._problems[key] = load_problem(None if self.matrix == "builtin" else self.matrix, self.rhs)
+            self._problems[key] = load_problem(None if self.matrix == "builtin" else self.matrix, self.rhs, factored=False)
         return self._problems[key]
 
     def setup(self, i: int, values: dict | None = None) -> PointSetup:
@@ -414,7 +415,7 @@ class SweepPlan:
 
     def digest(self) -> str:
         """SHA-256 (16 hex digits) of :meth:`normalised`, floats at 12 significant digits: grids
-        built by arithmetic get the same digest on every machine (:mod:`thermotwin.fingerprint`)."""
+        built by arithmetic get the same digest on every machine (:mod:`thermotwin.core.fingerprint`)."""
         return json_digest(self.normalised())
 
     def columns(self) -> list[str]:

@@ -129,12 +129,17 @@ def _hashable(v):
 
 def make_plots(plan: SweepPlan, rows, out: Path) -> list[Path]:
     """Write the figures of the module docstring; returns their paths."""
+    ok = _ok(rows)
+    if not ok:
+        return []
+    return _error_vs_field(plan, ok, out) + _error_vs_time(plan, rows, ok, out) + _time_to_tolerance(plan, rows, out)
+
+
+def _error_vs_field(plan: SweepPlan, ok, out: Path) -> list[Path]:
+    """One figure per swept field: error of the time average at t_end, median and band over boards."""
     from matplotlib.figure import Figure
 
-    ok = _ok(rows)
     written: list[Path] = []
-    if not ok:
-        return written
     for field, values in plan.grid:
         if len(values) < 2:
             continue
@@ -161,6 +166,14 @@ def make_plots(plan: SweepPlan, rows, out: Path) -> list[Path]:
         ax.legend(fontsize=7)
         written.append(_save(fig, out / f"error_vs_{field.replace('.', '_')}.png"))
 
+    return written
+
+
+def _error_vs_time(plan: SweepPlan, rows, ok, out: Path) -> list[Path]:
+    """Error against time for (at most MAX_LINES) grid points."""
+    from matplotlib.figure import Figure
+
+    written: list[Path] = []
     curves = point_curves(rows)
     if curves:
         pts = sorted(curves)
@@ -187,6 +200,14 @@ def make_plots(plan: SweepPlan, rows, out: Path) -> list[Path]:
         ax.legend(fontsize=7)
         written.append(_save(fig, out / "error_vs_time.png"))
 
+    return written
+
+
+def _time_to_tolerance(plan: SweepPlan, rows, out: Path) -> list[Path]:
+    """Time to each tolerance against d and κ(A), when those are swept."""
+    from matplotlib.figure import Figure
+
+    written: list[Path] = []
     for field in ("d", "cond"):
         values = dict(plan.grid).get(field)
         if not values or len(values) < 2:

@@ -30,7 +30,7 @@ RESULTS_EVERY_S = 30.0
 def _n_out_estimate(setup) -> int | None:
     """Output steps of a grid point from its nominal design (None if the design itself fails)."""
     from ..circuit.design import design
-    from ..solver.config import SimConfig, resolve_grid
+    from ..core.config import SimConfig, resolve_grid
 
     try:
         with warnings.catch_warnings():
@@ -122,16 +122,7 @@ def run_sweep(plan: SweepPlan, out_dir, workers: int | None = None, scheduler: s
             another sweep, an unreachable scheduler.
     """
     t_start = time.perf_counter()
-    if plan.n_runs > MAX_RUNS and not yes:
-        raise InputError(f"the sweep has {plan.n_points} grid points × {plan.boards} boards = {plan.n_runs} runs, "
-                         f"more than the {MAX_RUNS} allowed without confirmation; pass --yes to run it")
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if workers < 1:
-        raise InputError(f"--workers {workers}: give at least 1")
-    timeout_s = float(timeout_s if timeout_s is not None else plan.timeout_s)
-    if not timeout_s > 0:
-        raise InputError("--timeout must be > 0 seconds")
+    workers, timeout_s = _check_limits(plan, workers, timeout_s, yes)
     from ..solver.batched import one_blas_thread
 
     with one_blas_thread():                            # O(d³) checks; multi-threaded BLAS thrashes on shared cores
@@ -146,7 +137,7 @@ def run_sweep(plan: SweepPlan, out_dir, workers: int | None = None, scheduler: s
             slots = max(1, sum(client.nthreads().values()))
         finally:
             client.close()
-    from .. import __version__
+    from ..core.version import __version__
 
     store = SweepStore(out_dir, plan.normalised(), plan.digest(),
                        meta_extra={"version": __version__, "sweep_file": sweep_file, "columns": plan.columns()})
@@ -163,39 +154,7 @@ def run_sweep(plan: SweepPlan, out_dir, workers: int | None = None, scheduler: s
         tasks = build_tasks(plan, setups, done, slots, timeout_s, n_outs)
         n_new = sum(len(t["boards"]) for t in tasks)
         columns = plan.columns()
-        bar = None
-        if progress and n_new:
-            from tqdm import tqdm
-
-            bar = tqdm(total=n_new, unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
-                       disable=None)
-        state = {"last_write": time.perf_counter()}
-
-        def on_done(task, rows):
-            enriched = [{**info[task["point"]], **r} for r in rows]
-            store.append(enriched)
-            for r in enriched:
-                done[r["run_id"]] = r
-            if bar is not None:
-                bar.update(len(rows))
-            if time.perf_counter() - state["last_write"] > RESULTS_EVERY_S:
-                store.write_results(_current(plan, done), columns)
-                state["last_write"] = time.perf_counter()
-
-        def on_fail(task, message):
-            on_done(task, failed_rows(task, "failed", message))
-
-        from .execute import run_all
-
-        t_run = time.perf_counter()
-        try:
-            run_all(tasks, run_task, on_done, on_fail, workers=workers, scheduler=scheduler,
-                    recycle=plan.backend in ("ngspice", "pyspice"))
-        finally:
-            if bar is not None:
-                bar.close()
-            store.write_results(_current(plan, done), columns)
-        run_wall = time.perf_counter() - t_run
+        run_wall = _execute(plan, store, tasks, info, done, columns, n_new, workers, scheduler, progress)
         rows = _current(plan, done)
         written = [str(Path(out_dir) / "results.csv")]
         from .plots import write_curves
@@ -213,3 +172,57 @@ def run_sweep(plan: SweepPlan, out_dir, workers: int | None = None, scheduler: s
         "run_wall_s": run_wall, "runs_per_s": n_new / run_wall if run_wall > 0 and n_new else None,
         "wall_s": time.perf_counter() - t_start, "files": written,
     }
+
+
+def _check_limits(plan: SweepPlan, workers: int | None, timeout_s: float | None, yes: bool) -> tuple[int, float]:
+    """(workers, timeout_s) after the run-count confirmation and the option checks."""
+    if plan.n_runs > MAX_RUNS and not yes:
+        raise InputError(f"the sweep has {plan.n_points} grid points × {plan.boards} boards = {plan.n_runs} runs, "
+                         f"more than the {MAX_RUNS} allowed without confirmation; pass --yes to run it")
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers < 1:
+        raise InputError(f"--workers {workers}: give at least 1")
+    timeout_s = float(timeout_s if timeout_s is not None else plan.timeout_s)
+    if not timeout_s > 0:
+        raise InputError("--timeout must be > 0 seconds")
+    return workers, timeout_s
+
+
+def _execute(plan: SweepPlan, store, tasks, info: dict, done: dict, columns, n_new: int, workers: int,
+             scheduler: str | None, progress: bool) -> float:
+    """Run the tasks, appending every finished board's row to the store (results.csv refreshed every
+    RESULTS_EVERY_S and at the end); returns the wall time of the runs."""
+    bar = None
+    if progress and n_new:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_new, unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
+                   disable=None)
+    state = {"last_write": time.perf_counter()}
+
+    def on_done(task, rows):
+        enriched = [{**info[task["point"]], **r} for r in rows]
+        store.append(enriched)
+        for r in enriched:
+            done[r["run_id"]] = r
+        if bar is not None:
+            bar.update(len(rows))
+        if time.perf_counter() - state["last_write"] > RESULTS_EVERY_S:
+            store.write_results(_current(plan, done), columns)
+            state["last_write"] = time.perf_counter()
+
+    def on_fail(task, message):
+        on_done(task, failed_rows(task, "failed", message))
+
+    from .execute import run_all
+
+    t_run = time.perf_counter()
+    try:
+        run_all(tasks, run_task, on_done, on_fail, workers=workers, scheduler=scheduler,
+                recycle=plan.backend in ("ngspice", "pyspice"))
+    finally:
+        if bar is not None:
+            bar.close()
+        store.write_results(_current(plan, done), columns)
+    return time.perf_counter() - t_run

@@ -141,7 +141,7 @@ _PROBLEMS_MAX = 8
 
 
 def _problem(task: dict):
-    from ..problem import Problem
+    from ..core.problem import Problem
 
     key = task.get("problem_digest")
     if key is not None and key in _PROBLEMS:
@@ -196,7 +196,7 @@ def _error_text(exc: BaseException) -> str:
 def _run_batched(task, problem, spec, mapping, t0: float) -> list[dict]:
     from ..circuit.boards import draw_boards
     from ..solver.batched import run_boards, window_start
-    from ..solver.config import SimConfig, initial_state, resolve_grid
+    from ..core.config import SimConfig, initial_state, resolve_grid
 
     sim = task["sim"]
     n = len(task["boards"])
@@ -242,7 +242,7 @@ def _run_single(task, i: int, problem, spec, mapping) -> dict:
     from ..circuit.design import design, error_floor, realised_matrix
     from ..errors import NgspiceError
     from ..solver.batched import trace_metrics
-    from ..solver.config import SimConfig
+    from ..core.config import SimConfig
     from ..solver.registry import simulate
 
     t0 = time.monotonic()

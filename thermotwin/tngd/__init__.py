@@ -16,3 +16,6 @@ subpackage holds what the timing validation (:mod:`thermotwin.timing`) needs aro
 
 Nothing here is imported by ``import thermotwin``.
 """
+
+#: The submodules (imported on use: torch and scikit-learn load only inside their functions).
+__all__ = ["model", "device", "train", "costs", "analysis", "paper_scale", "validate", "claims", "plots"]

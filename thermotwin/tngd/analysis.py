@@ -92,7 +92,7 @@ def board_rates(system, spec, mapping=None) -> dict:
     import warnings
 
     from ..circuit.design import Mapping, design, realised_matrix
-    from ..problem import Problem
+    from ..core.problem import Problem
     from ..solver import circuit_field as cf
 
     problem = Problem(system.dense(), system.grad, name="ggn")

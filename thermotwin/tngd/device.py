@@ -37,38 +37,54 @@ from functools import cached_property
 
 import numpy as np
 
+from ..core.problem import FactoredProblem
 
-@dataclass(frozen=True, eq=False)
-class CurvatureSystem:
+
+class CurvatureSystem(FactoredProblem):
     """(UᵀU + λI) x = g with U (m × N) the factored GGN (see :meth:`.model.CurvatureBatch.factor`).
+
+    A :class:`~thermotwin.core.problem.FactoredProblem` (F = λI + JᵀHJ, right-hand side b = ∇ℓ),
+    so every backend and :func:`thermotwin.simulate` run it as it is. Its (J, H) are the circuit
+    form of the same GGN when known, UᵀU = Jᵀ H J with J = J_f (b·d_z × N, the stacked per-sample
+    output Jacobians) and H = H_L/b (block diagonal, b blocks of d_z × d_z), set by
+    :meth:`from_batch`; otherwise (U, I_m). H_L is PSD by construction (diag(p) − ppᵀ), so the
+    O(r³) PSD check of a user-supplied problem is skipped; shapes and λ are checked.
 
     Attributes:
         U: factor, (m, N), m = b·d_z.
-        grad: right-hand side ∇ℓ, (N,).
-        lam: damping λ > 0.
-        J, H: optional circuit form of the same GGN, UᵀU = Jᵀ H J: J = J_f (b·d_z × N, the stacked
-            per-sample output Jacobians) and H = H_L/b (block diagonal, b blocks of d_z × d_z). Set
-            by :meth:`from_batch`; :class:`FactoredTwin` programs these arrays when present.
+        grad: right-hand side ∇ℓ, (N,) (the same array as ``b``).
+        lam: damping λ > 0 (the same as ``damping``).
+        J, H: the arrays the board programs (see above).
     """
 
-    U: np.ndarray
-    grad: np.ndarray
-    lam: float
-    J: np.ndarray | None = None
-    H: np.ndarray | None = None
+    __eq__ = object.__eq__          # identity, as the devices' caches expect
+    __hash__ = object.__hash__
 
-    def __post_init__(self) -> None:
-        if self.U.ndim != 2 or self.grad.shape != (self.U.shape[1],):
-            raise ValueError(f"U must be (m, N) and grad (N,); got {self.U.shape} and {self.grad.shape}")
-        if not (self.lam > 0 and math.isfinite(self.lam)):
-            raise ValueError(f"damping λ = {self.lam!r} must be > 0 (GGN alone is singular)")
-        if (self.J is None) != (self.H is None):
+    def __init__(self, U: np.ndarray, grad: np.ndarray, lam: float, J: np.ndarray | None = None,
+                 H: np.ndarray | None = None):
+        if U.ndim != 2 or grad.shape != (U.shape[1],):
+            raise ValueError(f"U must be (m, N) and grad (N,); got {U.shape} and {grad.shape}")
+        if not (lam > 0 and math.isfinite(lam)):
+            raise ValueError(f"damping λ = {lam!r} must be > 0 (GGN alone is singular)")
+        if (J is None) != (H is None):
             raise ValueError("give both J and H (GGN = JᵀHJ) or neither")
-        if self.J is not None:
-            r = self.J.shape[0]
-            if self.J.ndim != 2 or self.J.shape[1] != self.U.shape[1] or self.H.shape != (r, r):
-                raise ValueError(f"J must be (r, N) and H (r, r) with N = {self.U.shape[1]}; got {self.J.shape} "
-                                 f"and {self.H.shape}")
+        if J is not None:
+            r = J.shape[0]
+            if J.ndim != 2 or J.shape[1] != U.shape[1] or H.shape != (r, r):
+                raise ValueError(f"J must be (r, N) and H (r, r) with N = {U.shape[1]}; got {J.shape} "
+                                 f"and {H.shape}")
+        for name, value in (("U", U), ("J", U if J is None else J), ("H", np.eye(U.shape[0]) if H is None else H),
+                            ("damping", float(lam)), ("b", grad), ("name", "ggn"), ("_cache", {})):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "has_circuit_arrays", J is not None)
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self.b
+
+    @property
+    def lam(self) -> float:
+        return self.damping
 
     @classmethod
     def from_batch(cls, cb, lam: float, U: np.ndarray | None = None) -> "CurvatureSystem":
@@ -80,9 +96,7 @@ class CurvatureSystem:
 
     def three_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(J, H) with GGN = JᵀHJ: (J_f, H_L/b) when known, else (U, I_m)."""
-        if self.J is not None:
-            return self.J, self.H
-        return self.U, np.eye(self.U.shape[0])
+        return self.J, self.H
 
     @property
     def n(self) -> int:
@@ -305,7 +319,7 @@ class CircuitTwin:
     last: dict = field(default_factory=dict)
 
     def _problem(self, system: CurvatureSystem):
-        from ..problem import Problem
+        from ..core.problem import Problem
 
         return Problem(system.dense(), system.grad, name="ggn")
 
@@ -314,7 +328,7 @@ class CircuitTwin:
         """One :func:`thermotwin.simulate` run; returns the SimResult (times in seconds)."""
         from ..circuit.design import Mapping, design
         from ..circuit.spec import HardwareSpec
-        from ..solver.config import SimConfig
+        from ..core.config import SimConfig
         from ..solver.registry import simulate
 
         spec = self.spec or HardwareSpec()
@@ -384,25 +398,23 @@ class FactoredTwin:
     def problem(self, system: CurvatureSystem):
         """The :class:`FactoredProblem` of ``system`` (cached for the last system: its Gram and
         Woodbury solve are reused by the delay step and by repeated calls)."""
-        from ..solver.factored import FactoredProblem
-
         if self._cache[0] is system:
             return self._cache[1]
-        J, H = system.three_arrays() if self.use_circuit_arrays else (system.U, np.eye(system.U.shape[0]))
-        p = FactoredProblem(J, H, system.lam, system.grad, name="ggn")
+        if self.use_circuit_arrays or not system.has_circuit_arrays:
+            p = system                # the system is a FactoredProblem: programmed as it is
+        else:
+            p = FactoredProblem(system.U, np.eye(system.U.shape[0]), system.lam, system.grad, name="ggn")
         self._cache = (system, p)
         return p
 
     def b_scale(self, system: CurvatureSystem) -> float:
-        """Volts per problem unit the factored mapping uses (realise_factored's rule: the larger of
-        max|x*| and max|∇ℓ| at half the converter range, never amplified)."""
+        """Volts per problem unit the factored mapping uses (the mapping's one voltage-scale rule:
+        the larger of max|x*| and max|∇ℓ| at half the converter range, never amplified)."""
+        from ..circuit.programming import voltage_scale
         from ..circuit.spec import HardwareSpec
 
-        spec = self.spec or HardwareSpec()
         p = self.problem(system)
-        peak = max(float(np.abs(p.x_exact).max()), float(np.abs(p.g).max()), 1e-300)
-        limit = 0.5 * spec.v_range_v
-        return 1.0 if peak <= limit else limit / peak
+        return voltage_scale(p.x_exact, p.b, self.spec or HardwareSpec())
 
     def simulate(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, dt_tau: float | None = None,
                  seed: int = 0, n_traj: int = 1):
@@ -411,7 +423,7 @@ class FactoredTwin:
         units; ``stats['states_all']`` holds all trajectories when n_traj > 1)."""
         from ..circuit.spec import HardwareSpec
         from ..errors import SimulationError
-        from ..solver.config import SimConfig
+        from ..core.config import SimConfig
         from ..solver.factored import run_factored
 
         if not t_tau > 0:

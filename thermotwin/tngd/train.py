@@ -104,8 +104,8 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
         the eval iterations), ``n_params``, ``diverged``.
     """
     from ..timing import TimingModel
-    from .device import CurvatureSystem, KrylovTwin
-    from .model import MLP, curvature_batch, full_loss, require_torch
+    from .device import KrylovTwin
+    from .model import MLP, full_loss, require_torch
 
     torch = require_torch()
     timing = timing or TimingModel()
@@ -115,26 +115,16 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
     noise_rng = np.random.default_rng(noise_ss)
     if device is None and cfg.method == "tngd":
         device = KrylovTwin(kappa0=cfg.kappa0)
-    xtr = torch.tensor(data.x_train)
-    ytr = torch.tensor(data.y_train)
-    xte = torch.tensor(data.x_test)
-    yte = torch.tensor(data.y_test)
-    n_train = len(data.y_train)
+    xtr, ytr, xte, yte = (torch.tensor(a) for a in (data.x_train, data.y_train, data.x_test, data.y_test))
     theta = model.theta.clone()
     opt = None
     if cfg.method == "adam":
         theta.requires_grad_(True)
         opt = torch.optim.Adam([theta], lr=cfg.adam_lr)
-    n = model.n_params
-    d_z = model.d_out
-    transfer = timing.breakdown(n, cfg.batch, d_z, cfg.t_tau)
-    analog_plus_transfer = transfer["transfer_s"] + transfer["analog_s"]
-    hist = {"label": cfg.label or cfg.method, "config": dataclasses.asdict(cfg), "n_params": n,
-            "iter": [], "loss": [], "digital_s": [], "modelled_s": [], "eval_iter": [], "train_loss": [],
-            "test_acc": [], "ng_rel_error": [], "diverged": False,
-            "transfer_s": transfer["transfer_s"], "analog_s": transfer["analog_s"]}
-    state = None
-    prev_system = None
+    transfer = timing.breakdown(model.n_params, cfg.batch, model.d_out, cfg.t_tau)
+    hist = _new_history(cfg, model.n_params, transfer)
+    loop = {"state": None, "prev_system": None, "device": device, "noise_rng": noise_rng,
+            "analog_plus_transfer": transfer["transfer_s"] + transfer["analog_s"], "on_system": on_system}
 
     def evaluate(k):
         tl, _ = full_loss(model, theta.detach(), xtr, ytr)
@@ -145,56 +135,16 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
 
     evaluate(0)
     for k in range(cfg.n_iter):
-        idx = batch_rng.choice(n_train, size=cfg.batch, replace=False)
+        idx = batch_rng.choice(len(data.y_train), size=cfg.batch, replace=False)
         xb, yb = xtr[idx], ytr[idx]
         if cfg.method == "adam":
-            t0 = time.perf_counter()
-            opt.zero_grad()
-            loss_t = torch.nn.functional.cross_entropy(model.forward(theta, xb), yb)
-            loss_t.backward()
-            opt.step()
-            digital = time.perf_counter() - t0
-            loss = float(loss_t.detach())
+            loss, digital = _adam_step(model, theta, opt, xb, yb, torch)
             modelled = digital
         else:
-            t0 = time.perf_counter()
-            cb = curvature_batch(model, theta, xb, yb)
-            digital = time.perf_counter() - t0                 # TNGD's digital part: ∇ℓ, J_f, H_L
-            t1 = time.perf_counter()
-            U = cb.factor()
-            factor_s = time.perf_counter() - t1                # NGD needs U (or JᵀHJ); TNGD's device does not
-            loss = cb.loss
-            system = CurvatureSystem.from_batch(cb, cfg.lam, U=U)   # U, and J_f/H_L for the three-array board
-            if on_system is not None:
-                on_system(k, system)
-            if cfg.method == "ngd":
-                import scipy.linalg
-
-                t1 = time.perf_counter()
-                if cfg.ngd_solver == "woodbury":
-                    step = system.solve()
-                else:
-                    A = system.dense()
-                    step = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, check_finite=False),
-                                                  cb.grad, check_finite=False)
-                digital += factor_s + time.perf_counter() - t1
-                modelled = digital
-            else:
-                if cfg.delay_tau > 0 and prev_system is not None and state is not None:
-                    state = device.run(prev_system, state, cfg.delay_tau, noise_rng)
-                x0 = cb.grad if (cfg.start == "grad" or state is None) else state
-                state = device.run(system, x0, cfg.t_tau, noise_rng)
-                step = state
-                prev_system = system
-                modelled = digital + analog_plus_transfer
-                if (k + 1) % cfg.eval_every == 0:
-                    ng = system.solve()
-                    hist["ng_rel_error"].append(float(np.linalg.norm(step - ng) / np.linalg.norm(ng)))
+            step, loss, digital, modelled = _second_order_step(k, cfg, model, theta, xb, yb, loop, hist)
             theta = theta - cfg.lr * torch.from_numpy(np.ascontiguousarray(step))
-        hist["iter"].append(k + 1)
-        hist["loss"].append(loss)
-        hist["digital_s"].append(digital)
-        hist["modelled_s"].append(modelled)
+        for key, v in (("iter", k + 1), ("loss", loss), ("digital_s", digital), ("modelled_s", modelled)):
+            hist[key].append(v)
         if not math.isfinite(loss) or not torch.all(torch.isfinite(theta)):
             hist["diverged"] = True
             break
@@ -205,3 +155,65 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
     hist["median_digital_s"] = float(np.median(hist["digital_s"]))
     hist["median_modelled_s"] = float(np.median(hist["modelled_s"]))
     return hist
+
+
+def _new_history(cfg: RunConfig, n: int, transfer: dict) -> dict:
+    return {"label": cfg.label or cfg.method, "config": dataclasses.asdict(cfg), "n_params": n,
+            "iter": [], "loss": [], "digital_s": [], "modelled_s": [], "eval_iter": [], "train_loss": [],
+            "test_acc": [], "ng_rel_error": [], "diverged": False,
+            "transfer_s": transfer["transfer_s"], "analog_s": transfer["analog_s"]}
+
+
+def _adam_step(model, theta, opt, xb, yb, torch) -> tuple[float, float]:
+    """One Adam step in place; (batch loss, measured seconds)."""
+    t0 = time.perf_counter()
+    opt.zero_grad()
+    loss_t = torch.nn.functional.cross_entropy(model.forward(theta, xb), yb)
+    loss_t.backward()
+    opt.step()
+    digital = time.perf_counter() - t0
+    return float(loss_t.detach()), digital
+
+
+def _second_order_step(k: int, cfg: RunConfig, model, theta, xb, yb, loop: dict, hist: dict):
+    """NGD or TNGD direction of iteration k: (step, batch loss, measured digital s, modelled s)."""
+    from .device import CurvatureSystem
+    from .model import curvature_batch
+
+    t0 = time.perf_counter()
+    cb = curvature_batch(model, theta, xb, yb)
+    digital = time.perf_counter() - t0                 # TNGD's digital part: ∇ℓ, J_f, H_L
+    t1 = time.perf_counter()
+    U = cb.factor()
+    factor_s = time.perf_counter() - t1                # NGD needs U (or JᵀHJ); TNGD's device does not
+    system = CurvatureSystem.from_batch(cb, cfg.lam, U=U)   # U, and J_f/H_L for the three-array board
+    if loop["on_system"] is not None:
+        loop["on_system"](k, system)
+    if cfg.method == "ngd":
+        step, solve_s = _ngd_direction(system, cb, cfg)
+        digital += factor_s + solve_s
+        return step, cb.loss, digital, digital
+    device, rng = loop["device"], loop["noise_rng"]
+    if cfg.delay_tau > 0 and loop["prev_system"] is not None and loop["state"] is not None:
+        loop["state"] = device.run(loop["prev_system"], loop["state"], cfg.delay_tau, rng)
+    x0 = cb.grad if (cfg.start == "grad" or loop["state"] is None) else loop["state"]
+    step = loop["state"] = device.run(system, x0, cfg.t_tau, rng)
+    loop["prev_system"] = system
+    if (k + 1) % cfg.eval_every == 0:
+        ng = system.solve()
+        hist["ng_rel_error"].append(float(np.linalg.norm(step - ng) / np.linalg.norm(ng)))
+    return step, cb.loss, digital, digital + loop["analog_plus_transfer"]
+
+
+def _ngd_direction(system, cb, cfg: RunConfig):
+    """The exact natural-gradient step by Woodbury or a dense Cholesky solve; (step, seconds)."""
+    import scipy.linalg
+
+    t1 = time.perf_counter()
+    if cfg.ngd_solver == "woodbury":
+        step = system.solve()
+    else:
+        A = system.dense()
+        step = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, check_finite=False),
+                                      cb.grad, check_finite=False)
+    return step, time.perf_counter() - t1
