@@ -11,11 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
-importlinter = pytest.importorskip("importlinter", reason="pip install import-linter (the test extra)")
-import importlinter.api  # noqa: E402,F401 (configures import-linter as its command line does)
-from importlinter.application.use_cases import lint_imports  # noqa: E402
+import importlinter.api  # noqa: F401 (import-linter is in the test extra; this configures it as its CLI does)
+from importlinter.application.use_cases import lint_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -202,16 +202,8 @@ def analog_curve(system, spec_real, kappa0: float = 1e-3, t_max_tau: float = 400
     say(f"paper scale N={system.n}: ideal twin {wall['ideal_twin_s']:.1f} s")
 
     t0 = time.perf_counter()
-    noisy = FactoredTwin(kappa0=kappa0)
-    res = noisy.simulate(system, system.grad, t[-1], dt_tau=dt_tau, seed=seed, n_traj=n_traj)
-    allk = res.stats.get("states_all", res.states[None])
-    sq = np.mean(np.sum((allk - x_star) ** 2, axis=2), axis=0)          # mean over trajectories
-    # z-score of the sample mean of ‖V − x*‖² over the trajectories (sd sqrt(Var/n_traj)); at t = 0
-    # there is no noise (Var = 0, both sides are ‖∇ℓ − x*‖²), z is set to 0 there.
-    sd = np.sqrt(var_sq / allk.shape[0])
-    z = np.divide(sq - mean_sq, sd, out=np.zeros_like(sq), where=sd > 0)
+    sq, z = _noisy_twin_moments(system, x_star, t[-1], dt_tau, kappa0, seed, n_traj, mean_sq, var_sq)
     wall["noisy_twin_s"] = time.perf_counter() - t0
-    del res, allk
     say(f"paper scale N={system.n}: noisy twin ({n_traj} trajectories) {wall['noisy_twin_s']:.1f} s")
 
     t0 = time.perf_counter()
@@ -249,6 +241,21 @@ def analog_curve(system, spec_real, kappa0: float = 1e-3, t_max_tau: float = 400
                                    "leak_max", "damping_realised", "substeps_per_output", "etd_error_bound")}},
         "summary": summary, "spectrum": spec_sum, "wall_s": wall,
     }
+
+
+def _noisy_twin_moments(system, x_star, t_end_tau: float, dt_tau: float, kappa0: float, seed: int, n_traj: int,
+                        mean_sq, var_sq):
+    """The noisy twin's mean over trajectories of ‖V − x*‖² and its z-score against the closed form."""
+    from .device import FactoredTwin
+
+    res = FactoredTwin(kappa0=kappa0).simulate(system, system.grad, t_end_tau, dt_tau=dt_tau, seed=seed,
+                                               n_traj=n_traj)
+    allk = res.stats.get("states_all", res.states[None])
+    sq = np.mean(np.sum((allk - x_star) ** 2, axis=2), axis=0)          # mean over trajectories
+    # z-score of the sample mean of ‖V − x*‖² over the trajectories (sd sqrt(Var/n_traj)); at t = 0
+    # there is no noise (Var = 0, both sides are ‖∇ℓ − x*‖²), z is set to 0 there.
+    sd = np.sqrt(var_sq / allk.shape[0])
+    return sq, np.divide(sq - mean_sq, sd, out=np.zeros_like(sq), where=sd > 0)
 
 
 def training_configs(n_iter: int, seed: int, t_list=(5.0, 50.0), eval_every: int = 10) -> list:
