@@ -53,6 +53,17 @@ class ChunkedNormals:
                 base.standard_normal((n_steps, d))   # advance past trajectory i
         self.pos = 0
 
+    def fill(self, out: np.ndarray) -> np.ndarray:
+        """Draw the next out.shape[1] rows of every trajectory into ``out`` (n_traj, k, d), C-contiguous."""
+        k = out.shape[1]
+        if out.shape != (len(self.gens), k, self.d) or not out.flags.c_contiguous or self.pos + k > self.n_steps:
+            raise ValueError(f"fill: out {out.shape} must be C-contiguous ({len(self.gens)}, k, {self.d}) with "
+                             f"k ≤ {self.n_steps - self.pos} rows left")
+        self.pos += k
+        for g, o in zip(self.gens, out):
+            g.standard_normal(out=o)
+        return out
+
     def next(self, k: int) -> np.ndarray:
         """The next k rows for every trajectory, shape (n_traj, k, d)."""
         k = min(k, self.n_steps - self.pos)

@@ -17,6 +17,7 @@ memory is chunked along time.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.linalg
@@ -27,6 +28,11 @@ from ..core.problem import Problem
 from ..core.config import SimConfig, initial_state, resolve_grid
 from ..core.noise import ChunkedNormals
 from .result import SimResult
+
+
+#: Bytes of one time chunk of normals plus forcing: small enough to stay in L2 cache between the RNG,
+#: the mixing GEMM and the recursion (1 MB per core here), large enough that the GEMM runs at speed.
+CHUNK_BYTES = 2**20
 
 
 def ou_transition(M: np.ndarray, Q: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -86,20 +92,67 @@ def linear_recursion(phi_T: np.ndarray, c: np.ndarray, forcing: np.ndarray, x0: 
                      out: np.ndarray) -> None:
     """Fill out[:, n+1] = c + out[:, n] Φᵀ + forcing[:, n]; out[:, 0] = x0. Pure, in place.
 
-    Shapes: phi_T (d, d) = Φᵀ; c (d,); forcing (n_traj, n, d); x0 (n_traj, d); out (n_traj, n+1, d).
+    Shapes: phi_T (d, d) = Φᵀ; c (d,); forcing (n_traj, n, d); x0 (n_traj, d); out (n_traj, n+1, d),
+    all float64. The numba kernel :func:`_recursion_kernel` runs the whole recursion (2d² + 2d flop
+    a step); it reproduces one ``np.matmul`` per step (the reference in tests/test_ou_kernel.py) to
+    the rounding of each matrix–vector sum.
     """
-    out[:, 0] = x0
-    prev = out[:, 0]
-    for n in range(forcing.shape[1]):
-        nxt = out[:, n + 1]
-        np.matmul(prev, phi_T, out=nxt)
-        nxt += c
-        nxt += forcing[:, n]
-        prev = nxt
+    n_traj, n, d = forcing.shape
+    if out.shape != (n_traj, n + 1, d) or phi_T.shape != (d, d) or c.shape != (d,) or x0.shape != (n_traj, d):
+        raise ValueError(f"linear_recursion: inconsistent shapes phi_T {phi_T.shape}, c {c.shape}, "
+                         f"forcing {forcing.shape}, x0 {x0.shape}, out {out.shape}")
+    _recursion_kernel()(np.ascontiguousarray(phi_T, dtype=np.float64), np.ascontiguousarray(c, dtype=np.float64),
+                        np.ascontiguousarray(forcing, dtype=np.float64), np.ascontiguousarray(x0, dtype=np.float64),
+                        out)
+
+
+_KERNEL = None
+
+
+def _recursion_kernel():
+    """Compile (once; cached on disk) the step recursion: one call runs every step of every trajectory.
+
+    Φᵀ (d·d·8 bytes: 20 KB at d = 50) stays in L1/L2 cache for all steps; each step is d axpy's of
+    length d (row j of Φᵀ scaled by x_j), which LLVM vectorises. No allocation, no RNG.
+    """
+    global _KERNEL
+    if _KERNEL is not None:
+        return _KERNEL
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def ou_recursion(phi_T, c, forcing, x0, out):
+        n_traj, n, d = forcing.shape
+        d4 = d - d % 4
+        acc = np.empty(d)
+        for t in range(n_traj):
+            for i in range(d):
+                out[t, 0, i] = x0[t, i]
+            for k in range(n):
+                x = out[t, k]
+                for i in range(d):
+                    acc[i] = 0.0
+                for j in range(0, d4, 4):              # four rows of Φᵀ per pass over acc
+                    x0_, x1, x2, x3 = x[j], x[j + 1], x[j + 2], x[j + 3]
+                    r0, r1, r2, r3 = phi_T[j], phi_T[j + 1], phi_T[j + 2], phi_T[j + 3]
+                    for i in range(d):
+                        acc[i] += (x0_ * r0[i] + x1 * r1[i]) + (x2 * r2[i] + x3 * r3[i])
+                for j in range(d4, d):
+                    xj = x[j]
+                    r0 = phi_T[j]
+                    for i in range(d):
+                        acc[i] += xj * r0[i]
+                y = out[t, k + 1]
+                f = forcing[t, k]
+                for i in range(d):
+                    y[i] = acc[i] + c[i] + f[i]
+
+    _KERNEL = ou_recursion
+    return _KERNEL
 
 
 def simulate_realised(real: Realised, q: float, v0_volts: np.ndarray, grid, config: SimConfig,
-                      chunk_bytes: int = 256 * 2**20) -> np.ndarray:
+                      chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
     """Integrate the realised board; returns volts, shape (n_traj, n_out + 1, d).
 
     Noise is drawn from ``config.seed`` (see :mod:`thermotwin.core.noise`) in time chunks, in
@@ -108,13 +161,43 @@ def simulate_realised(real: Realised, q: float, v0_volts: np.ndarray, grid, conf
     return simulate_linear(real.M, real.f, np.diag(real.noise_gain), q, v0_volts, grid, config, chunk_bytes)
 
 
+_BLAS = None
+
+
+@contextmanager
+def one_blas_thread():
+    """One BLAS thread for the run (a cached threadpoolctl controller: ~20 µs per use, where
+    ``threadpool_limits`` rescans the libraries, ~4 ms). Measured on this shared 2-core machine: the
+    mixing GEMM (10⁴ × 50 @ 50 × 50) took 2–10 ms on one OpenBLAS thread and 19–32 ms on two."""
+    global _BLAS
+    try:
+        if _BLAS is None:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()
+    except ImportError:                      # pragma: no cover - then OPENBLAS_NUM_THREADS decides
+        yield
+        return
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield
+
+
 def simulate_linear(M: np.ndarray, f: np.ndarray, B: np.ndarray, q: float, x0: np.ndarray, grid,
-                    config: SimConfig, chunk_bytes: int = 256 * 2**20) -> np.ndarray:
+                    config: SimConfig, chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
     """Exact integration of dx/dt = −M x + f + B u(t); returns x, shape (n_traj, n_out + 1, n).
 
     u is the nominal per-node noise forcing (d channels): white of intensity q (V²/s) for
     ``white``/``trnoise``, zero-order hold sqrt(q/h)·z_k for ``pwl``/``trrandom``.
+
+    Cost per output step and trajectory: the m·d normals (numpy's generator, the same stream as
+    the netlist), one GEMM row (2·m·d·n flop) and the recursion's matvec (2n² flop, numba); time is
+    chunked so normals and forcing stay in cache (``chunk_bytes``). One BLAS thread.
     """
+    with one_blas_thread():
+        return _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes)
+
+
+def _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes):
     n, d = B.shape
     n_traj = config.n_traj
     x_star = np.linalg.solve(M, f)
@@ -149,14 +232,18 @@ def simulate_linear(M: np.ndarray, f: np.ndarray, B: np.ndarray, q: float, x0: n
         linear_recursion(phi_T, c, np.zeros((n_traj, grid.n_out, n)), x0, out)
         return out
     normals = ChunkedNormals(config.seed, grid.n_out * m, dz, n_traj)
-    rows = max(1, int(chunk_bytes // (8 * n_traj * m * max(n, dz) * 2)))
+    rows = max(1, min(grid.n_out, int(chunk_bytes // (8 * n_traj * m * max(n, dz) * 2))))
+    zbuf = np.empty(n_traj * rows * m * dz)                # reused: a chunk stays in cache
+    fbuf = np.empty(n_traj * rows * n)
     start = 0
     state = x0
     while start < grid.n_out:
         k = min(rows, grid.n_out - start)
-        z = normals.next(k * m).reshape(n_traj, k, m * dz)
-        forcing = z @ mix                                  # one GEMM per chunk
-        linear_recursion(phi_T, c, forcing, state, out[:, start:start + k + 1])
+        z = zbuf[:n_traj * k * m * dz].reshape(n_traj, k * m, dz)
+        normals.fill(z)
+        forcing = fbuf[:n_traj * k * n].reshape(n_traj * k, n)
+        np.matmul(z.reshape(n_traj * k, m * dz), mix, out=forcing)     # one GEMM per chunk
+        linear_recursion(phi_T, c, forcing.reshape(n_traj, k, n), state, out[:, start:start + k + 1])
         state = out[:, start + k].copy()
         start += k
     return out
@@ -202,7 +289,9 @@ def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: M
         _require_stable(real.M, "this board's components")
         volts = simulate_realised(real, q, v0, grid, config)
         stats.update(path="exact")
-    states = adc_readout(volts, spec) / values.b_scale
+    states = adc_readout(volts, spec)         # volts itself, or a new array: ours either way
+    if values.b_scale != 1.0:
+        states /= values.b_scale                # in place: no second n_out·d array
     wall = time.perf_counter() - t0
     if config.n_traj > 1:
         stats["states_all"] = states
