@@ -53,6 +53,10 @@ CASES = [
     ("needs_hardware", (1.8, 3.0, "an A100"), H),
     ("needs_hardware", (7.0, 3.0, "an A100"), N),
     ("needs_hardware", (None, 3.0, "an A100"), U),
+    # at_most (device error at 50τ ≤ 10 %)
+    ("at_most", ([0.05, 0.08], 0.1), H),
+    ("at_most", ([0.3, 0.31], 0.1), N),
+    ("at_most", ([0.05, 0.31], 0.1), U),
 ]
 
 
@@ -109,6 +113,11 @@ def test_delay_beats_ngd(args, expected):
 @pytest.mark.parametrize("parts, expected", [((H, H), H), ((H, N, U), N), ((H, U), U)])
 def test_all_of(parts, expected):
     assert R.all_of([R.Verdict(p, p) for p in parts]).verdict == expected
+
+
+@pytest.mark.parametrize("parts, expected", [((N, H), H), ((N, N), N), ((N, U), U)])
+def test_any_of(parts, expected):
+    assert R.any_of([R.Verdict(p, p) for p in parts]).verdict == expected
 
 
 def test_verdict_rejects_unknown_outcome():

@@ -224,3 +224,26 @@ def needs_hardware(measured: float | None, claimed_max: float, what: str) -> Ver
     if measured <= claimed_max:
         return Verdict(HOLDS, f"measured {measured:.3g} ≤ {claimed_max:g}")
     return Verdict(NOT, f"measured {measured:.3g} > {claimed_max:g}")
+
+
+def at_most(values, limit: float) -> Verdict:
+    """Every measured value ≤ ``limit`` → holds; every one above → does not hold; else cannot tell."""
+    v = np.asarray(values, float)
+    if v.size == 0 or not np.all(np.isfinite(v)):
+        return Verdict(UNSURE, "not measured")
+    txt = ", ".join(f"{x:.3g}" for x in v)
+    if np.all(v <= limit):
+        return Verdict(HOLDS, f"{txt} all ≤ {limit:g}")
+    if np.all(v > limit):
+        return Verdict(NOT, f"{txt} all > {limit:g}")
+    return Verdict(UNSURE, f"{txt}: some above, some below {limit:g}")
+
+
+def any_of(verdicts: list[Verdict]) -> Verdict:
+    """The claim says "can": one part holding is enough; all parts failing decides against it."""
+    held = [v.reason for v in verdicts if v.verdict == HOLDS]
+    if held:
+        return Verdict(HOLDS, "; ".join(held))
+    if verdicts and all(v.verdict == NOT for v in verdicts):
+        return Verdict(NOT, "; ".join(v.reason for v in verdicts))
+    return Verdict(UNSURE, "; ".join(v.reason for v in verdicts))
