@@ -1,6 +1,6 @@
 """TNGD in the loop: a real model, its GGN, swappable solver devices and training loops.
 
-Thermodynamic natural gradient descent (Donatella et al., arXiv 2405.13817; shared/DESIGN.md 4)
+Thermodynamic natural gradient descent (Donatella et al., arXiv 2405.13817)
 solves (GGN + λI) g̃ = ∇ℓ on an analog device each iteration and steps θ ← θ − η g̃. This
 subpackage holds what the timing validation (:mod:`thermotwin.timing`) needs around the twin:
 

@@ -1,10 +1,12 @@
 """Is the analog time enough? g̃(t) against the exact natural gradient on real GGN matrices.
 
-For A = GGN + λI and the device started at V0 = ∇ℓ (DESIGN 4), the ideal circuit's mean error is
-E V(t) − x* = e^{−At/τ}(V0 − x*) (DESIGN 1.2), mode by mode e^{−a_k t/τ}. GGN is rank ≤ b(d_z − 1),
-so most of A's spectrum sits at or just above λ: those modes relax at rate ≈ λ/τ, i.e. need
-~(1/λ)·ln(1/ε) τ to reach a relative error ε — 230 τ for ε = 0.1 at λ = 0.01 — and they carry most
-of the natural gradient, because (GGN + λI)⁻¹ amplifies exactly those directions by up to 1/λ.
+For A = GGN + λI and the device started at V0 = ∇ℓ, the ideal circuit's mean error is
+E V(t) − x* = e^{−At/τ}(V0 − x*), mode by mode e^{−a_k t/τ}. GGN is rank ≤ b(d_z − 1),
+so most of A's spectrum sits at or just above λ: a mode of eigenvalue a needs ln(1/ε)/a τ to shrink
+by ε (at most ln(10)/λ ≈ 230τ for ε = 0.1, λ = 0.01). ∇ℓ = Σ J_iᵀ(p_i − y_i)/b lies in the row
+space of U, so it has no weight in the GGN's null space; the natural gradient's mass sits where
+(GGN + λI)⁻¹ amplifies most, on the small non-zero eigenvalues. :func:`mass_table` measures, for a
+given system, where ∇ℓ and the natural gradient sit and how long each part takes to settle.
 
 With noise κ0 the expected squared error adds tr Σ(t) = κ0 Σ_k (1 − e^{−2 a_k t/τ})/a_k.
 

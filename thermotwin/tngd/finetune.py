@@ -96,16 +96,19 @@ def pretrain(data: Digits, n_iter: int, seed: int = 0, lr: float = 1e-2, arch: C
     return theta.detach().clone(), acc
 
 
-def finetune_configs(n_iter: int, seed: int, lrs=(1e-3, 1e-2, 1e-1), t_list=(0.1, 0.4), eta: float = 0.1,
+def finetune_configs(n_iter: int, seed: int, lrs=(3e-3, 1e-2, 1e-1), t_list=(0.1, 0.4), eta: float = 0.1,
                      eval_every: int = 10) -> list:
-    """Adam at each lr, TNGD (η) and TNGD-Adam (each lr) at each t, warm device, one seed."""
+    """Adam at each lr, TNGD (η) and TNGD-Adam (each lr) at each t, warm device (labels without a
+    suffix) and reset to ∇ℓ each iteration (labels ending in " reset"), one seed."""
     from .train import RunConfig
 
-    base = RunConfig(n_iter=n_iter, batch=BATCH, lr=eta, lam=0.01, seed=seed, eval_every=eval_every, start="warm")
+    base = RunConfig(n_iter=n_iter, batch=BATCH, lr=eta, lam=0.01, seed=seed, eval_every=eval_every)
     runs = [base.with_(method="adam", adam_lr=lr, label=f"Adam {lr:g}") for lr in lrs]
     for t in t_list:
-        runs.append(base.with_(method="tngd", t_tau=t, label=f"TNGD {t:g}τ η={eta:g}"))
-        runs += [base.with_(method="tngd_adam", t_tau=t, adam_lr=lr, label=f"TNGD-Adam {t:g}τ {lr:g}") for lr in lrs]
+        for start, suffix in (("warm", ""), ("grad", " reset")):
+            runs.append(base.with_(method="tngd", t_tau=t, start=start, label=f"TNGD {t:g}τ η={eta:g}{suffix}"))
+            runs += [base.with_(method="tngd_adam", t_tau=t, adam_lr=lr, start=start,
+                                label=f"TNGD-Adam {t:g}τ {lr:g}{suffix}") for lr in lrs]
     return runs
 
 

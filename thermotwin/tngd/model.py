@@ -10,9 +10,9 @@ GGN (Schraudolph 2002; TNGD Sec. 2): G = (1/b) Σ_i J_iᵀ H_i J_i with J_i = �
 (d_z × N, per-sample output Jacobian) and H_i = diag(p_i) − p_i p_iᵀ the Hessian of the softmax
 cross-entropy in the logits. H_i = R_iᵀR_i with R_i = diag(√p_i) − √p_i p_iᵀ (exact, because
 Σ p = 1), so G = UᵀU with U = [R_i J_i / √b]_i of shape (b·d_z, N): the factored form the
-scaled-up Appendix C circuit programs (three arrays J_f, H_L, J_fᵀ; DESIGN 1.3).
+scaled-up Appendix C circuit programs (three arrays J_f, H_L, J_fᵀ).
 
-torch and scikit-learn are imported inside functions (shared/STYLE.md 16).
+torch and scikit-learn are imported inside functions (``import thermotwin`` loads neither).
 """
 
 from __future__ import annotations

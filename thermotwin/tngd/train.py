@@ -9,7 +9,7 @@ One iteration (batch b drawn from the seed's batch stream, the same sequence for
   our reading of the paper's TNGD-Adam, Sec. 5.2 — paraphrase).
 * ``tngd``: ∇ℓ, J_f, H_L on the digital side; g̃ = the device state after t = ``t_tau``·τ0 on
   (GGN + λI, ∇ℓ); θ ← θ − η g̃. Start state (``start``):
-  ``"grad"`` — V0 = ∇ℓ (DESIGN 4: t = 0 is SGD, t → ∞ is NGD);
+  ``"grad"`` — V0 = ∇ℓ (t = 0 is SGD, t → ∞ is NGD);
   ``"warm"`` — V0 = the device's state when it is reprogrammed (the previous estimate, possibly
   evolved further during the delay; Algorithm 1 warm-starts).
 
@@ -104,7 +104,7 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
         cfg: the run. data: :class:`.model.Digits`. sizes: MLP layer widths, or an architecture
             with ``init_model(seed)`` (:func:`.model.make_model`).
         device: TNGD device (default :class:`.device.KrylovTwin` with ``cfg.kappa0``: the ideal
-            board, exact OU by Lanczos).
+            board, exact OU by Lanczos; noise samples to 1e-6 relative).
         timing: :class:`thermotwin.timing.TimingModel` for the modelled terms (default: paper's).
         on_system: optional ``callback(k, CurvatureSystem)`` before NGD/TNGD step k (0-based).
 
@@ -125,7 +125,7 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
     batch_rng = np.random.default_rng(batch_ss)
     noise_rng = np.random.default_rng(noise_ss)
     if device is None and cfg.method in ("tngd", "tngd_adam"):
-        device = KrylovTwin(kappa0=cfg.kappa0)
+        device = KrylovTwin(kappa0=cfg.kappa0, noise_tol=1e-6)
     xtr = torch.tensor(data.x_train)
     ytr = torch.tensor(data.y_train)
     xte = torch.tensor(data.x_test)

@@ -58,7 +58,7 @@ class Settings:
     ft_pre_iters: int = 150
     ft_iters: int = 100
     ft_seeds: int = 2
-    ft_lrs: tuple = (1e-2, 3e-2, 1e-1)
+    ft_lrs: tuple = (3e-3, 1e-2, 1e-1)
     # paper scale (issue 8): curve sizes (N targets), training at the smallest of them
     paper_sizes: tuple = ()
     paper_iters: int = 0
@@ -70,15 +70,15 @@ class Settings:
     paper_n_traj: int = 4
 
 
-QUICK = Settings(channels=6, n_iter=100, seeds=2, eval_every=10, cost_sizes=(300, 700, 1500, 3000, 10_000, 30_000),
+QUICK = Settings(channels=4, n_iter=100, seeds=2, eval_every=10, cost_sizes=(300, 700, 1500, 3000, 10_000, 30_000),
                  dense_max=1500, dz_n=1000, dz_list=(5, 10, 20, 40), snap_iters=(0, 99), t_max_tau=300.0, n_traj=4,
                  kappa_study=0.001, gbw_in_noisy=False, repeats=2, readout_samples=3,
-                 ft_pre_iters=150, ft_iters=80, ft_seeds=2,
+                 ft_pre_iters=150, ft_iters=80, ft_seeds=2, ft_lrs=(3e-3, 1e-2, 1e-1),
                  paper_sizes=(10_000,), paper_iters=15, paper_seeds=1, paper_train_t=(50.0,), paper_eval_every=5)
-FULL = Settings(channels=8, n_iter=400, seeds=5, eval_every=10,
+FULL = Settings(channels=6, n_iter=300, seeds=4, eval_every=10,
                 cost_sizes=(300, 1000, 2000, 4000, 10_000, 30_000, 100_000), dense_max=4100, dz_n=4000,
-                dz_list=(5, 10, 20, 40), snap_iters=(0, 199, 399), t_max_tau=400.0, n_traj=8, kappa_study=0.001,
-                gbw_in_noisy=False, repeats=3, readout_samples=4, ft_pre_iters=300, ft_iters=200, ft_seeds=5,
+                dz_list=(5, 10, 20, 40), snap_iters=(0, 149, 299), t_max_tau=400.0, n_traj=8, kappa_study=0.001,
+                gbw_in_noisy=False, repeats=3, readout_samples=4, ft_pre_iters=300, ft_iters=150, ft_seeds=4,
                 ft_lrs=(3e-3, 1e-2, 3e-2, 1e-1),
                 paper_sizes=(10_000, 100_000), paper_iters=100, paper_seeds=3, paper_train_t=(5.0, 50.0),
                 paper_eval_every=10, paper_snap_end=True)
