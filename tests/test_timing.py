@@ -459,8 +459,13 @@ def test_validate_timing_tiny_writes_claims_and_report(torch_, tmp_path, monkeyp
     assert code == 0, err
     summary = json.loads(out)
     assert summary["out"] == str(tmp_path)
-    _check_output(tmp_path)
+    claims = _check_output(tmp_path)
     assert json.loads((tmp_path / "summary.json").read_text())["n_seeds"] == 2
+    # the claims and report can be rebuilt from summary.json alone, with the same verdicts
+    (tmp_path / "claims.json").unlink()
+    again = validate.rebuild(tmp_path)
+    assert [(c["id"], c["verdict"]) for c in again["claims"]] == [(c["id"], c["verdict"]) for c in claims]
+    _check_output(tmp_path)
 
 
 @pytest.mark.slow

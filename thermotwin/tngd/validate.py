@@ -261,3 +261,43 @@ def _jsonable(obj):
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+def _restore(obj, key: str = ""):
+    """Inverse of :func:`_jsonable` where it lost information: times-to-error that were never
+    reached (inf) and undetermined fit values (nan) were written as null."""
+    if isinstance(obj, dict):
+        return {k: _restore(v, k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_restore(v, key) for v in obj]
+    if obj is None and key.startswith("t_to_"):
+        return float("inf")
+    if obj is None and key in _NAN_KEYS:
+        return float("nan")
+    return obj
+
+
+#: Numeric fields that may be nan (or an undetermined inf standard error) and so were written as null.
+_NAN_KEYS = {"p_free", "a_free", "a", "c", "p", "se_p", "tau_eff_trace_fit_over_tau0", "rate_trace_fit_per_s",
+             "ideal_sim_max_abs_diff"}
+
+
+def rebuild(out_dir) -> dict:
+    """Recompute claims.json, report.md and the plots of a finished run from its summary.json (the
+    measurements are not repeated): for a run made before a change to the verdict rules or the
+    report. Returns the same summary as :func:`run_validate_timing`."""
+    import json
+
+    from ..io import atomic_write_json, atomic_write_text
+    from ..timing import TimingModel
+    from . import claims as claims_mod
+    from . import plots
+
+    out = Path(out_dir)
+    m = _restore(json.loads((out / "summary.json").read_text()))
+    m["timing"] = TimingModel()
+    claims = claims_mod.evaluate(m)
+    figures = plots.draw_all(m, out)
+    atomic_write_json(out / "claims.json", claims)
+    atomic_write_text(out / "report.md", claims_mod.report_markdown(m, claims, figures))
+    return {"claims": claims, "figures": figures, "wall_s": m["wall_s"], "out": str(out)}
