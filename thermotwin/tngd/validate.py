@@ -2,7 +2,7 @@
 
 Steps (each writes its raw numbers into DIR/summary.json):
 
-1. timing model (:mod:`thermotwin.timing`) at the paper's sizes;
+1. timing model (:mod:`thermotwin.timing`; our arithmetic from App. C's assumptions) at N = 10⁴–10⁵;
 2. digital costs measured here (:mod:`.costs`): Adam, TNGD's digital part, NGD, NGD-CG (c = 200,
    Jacobian-vector products), NGD-Woodbury against N (d_z = 20, b = 32, N over two decades or more)
    and against d_z, with fitted operation-count models (fixed overhead + growth) to N = 10⁴–10⁵;
@@ -155,28 +155,25 @@ def run_validate_timing(out_dir, quick: bool = False, seeds: int | None = None, 
 
 
 def _run(settings: Settings, n_seeds: int, out: Path, say, quick: bool) -> dict:
-    from ..circuit.spec import HardwareSpec
     from ..io import atomic_write_json, atomic_write_text
     from ..timing import TimingModel
     from . import claims as claims_mod
     from . import plots
-    from .analysis import analog_time_study
     from .costs import measure_point, measure_scaling
-    from .model import load_digits_data
+    from .finetune import run_finetune
+    from .model import CNNArch, load_digits_data
     from .train import train
 
     t_start = time.perf_counter()
     tm = TimingModel()
-    from .model import CNNArch
-
     sizes = CNNArch(channels=settings.channels)
     data = load_digits_data(0)
 
-    # 1. timing model at the paper's sizes
+    # 1. timing model (derived from App. C's assumptions) at N = 1e4–1e5
     timing_rows = [tm.breakdown(n, b, dz, 50.0) for b, dz in ((64, 10), (32, 20)) for n in (10_000, 30_000, 100_000)]
     say("timing model done")
 
-    # 2. digital costs measured here
+    # 2. digital costs measured here (Fig. 2: b = 32, d_z = 20)
     scaling = measure_scaling(settings.cost_sizes, d_z=20, batch=32, dense_max=settings.dense_max,
                               repeats=settings.repeats,
                               progress=lambda p: say(f"costs N={p['n_params']} d_z=20: jac {p['jac_s']:.3g} s"))
@@ -184,49 +181,19 @@ def _run(settings: Settings, n_seeds: int, out: Path, say, quick: bool) -> dict:
                                repeats=settings.repeats) for dz in settings.dz_list]
     say("d_z sweep done")
 
-    # 3. analog time on GGN snapshots taken along an NGD run (seed 0)
-    from .train import RunConfig
-
-    snaps = {}
-    want = set(settings.snap_iters)
-    train(RunConfig(method="ngd", n_iter=max(want) + 1, batch=BATCH, lr=ETA, lam=LAM, seed=0,
-                    eval_every=settings.eval_every), data, sizes,
-          on_system=lambda k, s: snaps.__setitem__(k, s) if k in want else None)
-    systems = [snaps[k] for k in sorted(snaps)]
-    spec_real = HardwareSpec.from_dict(REALISTIC_SPEC)
-    spec_noisy = spec_real if settings.gbw_in_noisy else spec_real.replace(**{"opamp.gbw_hz": None})
-    study = analog_time_study(systems, spec_real, kappa0=settings.kappa_study, t_max_tau=settings.t_max_tau,
-                              n_traj=settings.n_traj, spec_noisy=spec_noisy,
-                              progress=lambda i, r: say(f"analog-time study: snapshot {i + 1}/{len(systems)}"))
-    study["snap_iters"] = sorted(snaps)
-    study["spec_noisy"] = spec_noisy.to_dict()
-    from .analysis import mass_table
-
-    study["mass"] = [mass_table(s) for s in systems]
+    # 3. analog time and the mass table on GGN snapshots along an NGD run (seed 0)
+    study = _analog_study(settings, data, sizes, say)
 
     # 4. training sweeps
     runs = []
     for seed in range(n_seeds):
-        for cfg in training_configs(settings, seed):
-            h = train(cfg, data, sizes)
-            runs.append(h)
+        runs += [train(cfg, data, sizes) for cfg in training_configs(settings, seed)]
         say(f"training seed {seed + 1}/{n_seeds} done ({len(runs)} runs)")
 
     # 4b. paper scale: the factored twin as the device at N ≈ 1e4 (1e5)
-    paper = None
-    if settings.paper_sizes:
-        from .paper_scale import run_paper_scale
-
-        paper = run_paper_scale(data, settings.paper_sizes, train_iters=settings.paper_iters,
-                                train_seeds=settings.paper_seeds, train_t=settings.paper_train_t,
-                                eval_every=settings.paper_eval_every, snap_end=settings.paper_snap_end,
-                                kappa0=settings.kappa_study, t_max_tau=settings.paper_t_max_tau,
-                                n_traj=settings.paper_n_traj, progress=say)
-        say(f"paper scale done in {paper['wall_s']:.0f} s (N = {', '.join(str(n) for n in paper['sizes_run'])})")
+    paper = _paper_scale(settings, data, say)
 
     # 4c. the Fig. 5 stand-in: LoRA fine-tuning of the CNN pre-trained on other digits
-    from .finetune import run_finetune
-
     finetune = run_finetune(data, settings.ft_pre_iters, settings.ft_iters, min(settings.ft_seeds, n_seeds),
                             progress=say, lrs=settings.ft_lrs)
 
@@ -246,6 +213,44 @@ def _run(settings: Settings, n_seeds: int, out: Path, say, quick: bool) -> dict:
     measured["sizes"] = {"arch": "cnn", "channels": settings.channels}
     atomic_write_json(out / "summary.json", _jsonable(measured))
     return {"claims": claims, "figures": figures, "wall_s": wall, "out": str(out)}
+
+
+def _analog_study(settings: Settings, data, sizes, say) -> dict:
+    """Step 3: GGN snapshots of an NGD run, the analog-time study and the mass table on each."""
+    from ..circuit.spec import HardwareSpec
+    from .analysis import analog_time_study, mass_table
+    from .train import RunConfig, train
+
+    snaps = {}
+    want = set(settings.snap_iters)
+    train(RunConfig(method="ngd", n_iter=max(want) + 1, batch=BATCH, lr=ETA, lam=LAM, seed=0,
+                    eval_every=settings.eval_every), data, sizes,
+          on_system=lambda k, s: snaps.__setitem__(k, s) if k in want else None)
+    systems = [snaps[k] for k in sorted(snaps)]
+    spec_real = HardwareSpec.from_dict(REALISTIC_SPEC)
+    spec_noisy = spec_real if settings.gbw_in_noisy else spec_real.replace(**{"opamp.gbw_hz": None})
+    study = analog_time_study(systems, spec_real, kappa0=settings.kappa_study, t_max_tau=settings.t_max_tau,
+                              n_traj=settings.n_traj, spec_noisy=spec_noisy,
+                              progress=lambda i, r: say(f"analog-time study: snapshot {i + 1}/{len(systems)}"))
+    study["snap_iters"] = sorted(snaps)
+    study["spec_noisy"] = spec_noisy.to_dict()
+    study["mass"] = [mass_table(s) for s in systems]
+    return study
+
+
+def _paper_scale(settings: Settings, data, say) -> dict | None:
+    """Step 4b (issue 8): the factored twin as the device at N ≈ 1e4 (1e5); None when skipped."""
+    if not settings.paper_sizes:
+        return None
+    from .paper_scale import run_paper_scale
+
+    paper = run_paper_scale(data, settings.paper_sizes, train_iters=settings.paper_iters,
+                            train_seeds=settings.paper_seeds, train_t=settings.paper_train_t,
+                            eval_every=settings.paper_eval_every, snap_end=settings.paper_snap_end,
+                            kappa0=settings.kappa_study, t_max_tau=settings.paper_t_max_tau,
+                            n_traj=settings.paper_n_traj, progress=say)
+    say(f"paper scale done in {paper['wall_s']:.0f} s (N = {', '.join(str(n) for n in paper['sizes_run'])})")
+    return paper
 
 
 def _jsonable(obj):
