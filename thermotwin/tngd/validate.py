@@ -71,7 +71,7 @@ class Settings:
 
 
 QUICK = Settings(channels=4, n_iter=100, seeds=2, eval_every=10, cost_sizes=(300, 700, 1500, 3000, 10_000, 30_000),
-                 dense_max=1500, dz_n=1000, dz_list=(5, 10, 20, 40), snap_iters=(0, 99), t_max_tau=300.0, n_traj=4,
+                 dense_max=3000, dz_n=1000, dz_list=(5, 10, 20, 40), snap_iters=(0, 99), t_max_tau=300.0, n_traj=4,
                  kappa_study=0.001, gbw_in_noisy=False, repeats=2, readout_samples=3,
                  ft_pre_iters=150, ft_iters=80, ft_seeds=2, ft_lrs=(3e-3, 1e-2, 1e-1),
                  paper_sizes=(10_000,), paper_iters=15, paper_seeds=1, paper_train_t=(50.0,), paper_eval_every=5)
