@@ -252,6 +252,10 @@ def test_overhead_power_fit_separates_the_constant_from_the_slope():
     assert f["p"] == pytest.approx(1.0, abs=1e-6) and f["a"] == pytest.approx(2e-3, rel=1e-6)
     assert power_law(ns, ts)[1] < 0.8
     assert fit_overhead_power(ns[:2], ts[:2])["se_p"] != fit_overhead_power(ns[:2], ts[:2])["se_p"]   # nan
+    # no overhead at all (t = 3e-7·N^1.1 with ±2 % seeded scatter): the exponent and a finite standard error
+    noisy = 3e-7 * ns ** 1.1 * (1 + 0.02 * np.random.default_rng(0).standard_normal(ns.size))
+    g = fit_overhead_power(ns, noisy)
+    assert abs(g["p"] - 1.1) < 0.05 and 0 < g["se_p"] < 0.05
 
 
 # ---------------------------------------------------------------------------------------------
