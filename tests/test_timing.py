@@ -31,12 +31,14 @@ def random_system(m=8, n=12, lam=0.01, seed=0):
 # ---------------------------------------------------------------------------------------------
 # timing model (no torch)
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("n, paper_ms", [(10_000, 4.2), (30_000, 12.4), (100_000, 41.2)])
-def test_transfer_reproduces_the_papers_numbers(n, paper_ms):
+@pytest.mark.parametrize("n, derived_ms", [(10_000, 4.2), (30_000, 12.4), (100_000, 41.2)])
+def test_transfer_arithmetic(n, derived_ms):
+    """Our arithmetic from App. C's assumptions (16 bit, 50 Gb/s; App. C itself gives no milliseconds):
+    the code against the hand-evaluated formula — a test of arithmetic, not of the paper."""
     r = TimingModel().breakdown(n, batch=64, d_z=10, t_analog_tau=50)
     exact = 16 * (2 * n + 640 * (640 + 2 * n)) / 50e9
     assert r["transfer_s"] == pytest.approx(exact, rel=1e-12)
-    assert r["transfer_s"] == pytest.approx(paper_ms * 1e-3, rel=0.01)
+    assert r["transfer_s"] == pytest.approx(derived_ms * 1e-3, rel=0.01)
     assert r["transfer_s"] == pytest.approx(transfer_seconds(n, 640), rel=1e-12)
     assert r["dac_s"] + r["program_s"] + r["adc_s"] == pytest.approx(r["transfer_s"], rel=1e-12)
     assert r["dac_s"] == r["adc_s"] == pytest.approx(16 * n / 50e9)   # exact: one formula, same input
@@ -160,6 +162,10 @@ def test_krylov_twin_equals_spectral_twin(m, n, t):
     a = KrylovTwin(kappa0=0.01).run(s, x0, t, np.random.default_rng(7))
     b = SpectralTwin(kappa0=0.01).run(s, x0, t, np.random.default_rng(7))
     assert np.linalg.norm(a - b) <= 1e-9 * np.linalg.norm(b)
+    # the training loop's looser noise tolerance: the same path to ~1e-6 of the noise sample
+    c = KrylovTwin(kappa0=0.01, noise_tol=1e-6).run(s, x0, t, np.random.default_rng(7))
+    noise = b - ref
+    assert np.linalg.norm(c - b) <= 1e-5 * max(np.linalg.norm(noise), 1e-300) + 1e-12 * np.linalg.norm(b)
 
 
 def test_spectral_twin_t0_is_sgd_and_large_t_is_ngd():
@@ -239,9 +245,41 @@ def test_fixed_count_cg_solves_a_well_conditioned_system():
     assert np.linalg.norm(_cg_fixed(s, 200) - x) <= 1e-8 * np.linalg.norm(x)
 
 
+def test_overhead_power_fit_separates_the_constant_from_the_slope():
+    """t = 2e-3 + 1e-7·N^1.0 (a fixed per-call overhead dominating small N): the fit recovers
+    p = 1 and a, where the free log–log slope over the same points is far below 1."""
+    from thermotwin.tngd.costs import fit_overhead_power, power_law
+
+    ns = np.array([300, 1000, 3000, 1e4, 3e4, 1e5])
+    ts = 2e-3 + 1e-7 * ns
+    f = fit_overhead_power(ns, ts)
+    assert f["p"] == pytest.approx(1.0, abs=1e-6) and f["a"] == pytest.approx(2e-3, rel=1e-6)
+    assert power_law(ns, ts)[1] < 0.8
+    assert fit_overhead_power(ns[:2], ts[:2])["se_p"] != fit_overhead_power(ns[:2], ts[:2])["se_p"]   # nan
+    # no overhead at all (t = 3e-7·N^1.1 with ±2 % seeded scatter): the exponent and a finite standard error
+    noisy = 3e-7 * ns ** 1.1 * (1 + 0.02 * np.random.default_rng(0).standard_normal(ns.size))
+    g = fit_overhead_power(ns, noisy)
+    assert abs(g["p"] - 1.1) < 0.05 and 0 < g["se_p"] < 0.05
+
+
 # ---------------------------------------------------------------------------------------------
 # real model (torch)
 # ---------------------------------------------------------------------------------------------
+
+
+def test_cg_by_jacobian_vector_products_solves_the_ngd_system(torch_, digits):
+    """NGD-CG through jvp/vjp (never forming J) converges to the Woodbury solution of the same
+    (GGN + λI) g = ∇ℓ; λ = 1 keeps the condition number small enough for 200 iterations."""
+    from thermotwin.tngd.costs import cg_jvp
+    from thermotwin.tngd.device import CurvatureSystem
+    from thermotwin.tngd.model import MLP, curvature_batch
+
+    torch = torch_
+    model = MLP.init((64, 6, 10), seed=1)
+    x, y = _batch(torch, digits, b=8)
+    cb = curvature_batch(model, model.theta, x, y)
+    ref = CurvatureSystem(cb.factor(), cb.grad, 1.0).solve()
+    assert np.linalg.norm(cg_jvp(model, model.theta, x, y, 1.0, iters=200) - ref) <= 1e-8 * np.linalg.norm(ref)
 def _batch(torch, digits, b=16, d_z=10):
     x = torch.tensor(digits.x_train[:b])
     y = torch.tensor(digits.y_train[:b] % d_z)
@@ -303,6 +341,22 @@ def test_manual_jacobian_equals_torch_func(torch_, digits):
         jacobian_manual(MLP.init((64, 3, 3, 10)), MLP.init((64, 3, 3, 10)).theta, x)
 
 
+def test_cnn_manual_jacobian_equals_torch_func(torch_, digits):
+    """The CNN's closed-form Jacobian (conv, tanh, average pool, linear) against vmap(jacrev)."""
+    from thermotwin.tngd.model import CNNArch, curvature_batch, jacobian_autodiff
+
+    torch = torch_
+    model = CNNArch(channels=3).init_model(seed=4)
+    model.theta = model.theta + 0.2 * torch.tensor(np.random.default_rng(5).standard_normal(model.n_params))
+    x, y = _batch(torch, digits, b=5)
+    assert model.n_params == 10 * 3 + (9 * 3 + 1) * 10
+    assert np.allclose(model.manual_jacobian(model.theta, x), jacobian_autodiff(model, model.theta, x),
+                       rtol=1e-12, atol=1e-14)
+    cb = curvature_batch(model, model.theta, x, y)
+    onehot = np.eye(10)[y.numpy()]
+    assert np.allclose(np.einsum("bkn,bk->n", cb.J, cb.probs - onehot) / 5, cb.grad, rtol=1e-10, atol=1e-14)
+
+
 def test_tngd_with_long_time_takes_the_ngd_step(torch_, digits):
     """Same seed → same init and batches; t = 5000τ leaves e^−50 of the slowest mode, so the
     second batch loss (at θ1 = θ0 − η(GGN + λI)⁻¹∇ℓ) must equal NGD's to round-off."""
@@ -348,7 +402,7 @@ def test_measured_costs_have_every_term(torch_):
     pytest.importorskip("sklearn")
     from thermotwin.tngd.costs import measure_point
 
-    p = measure_point(300, d_z=5, repeats=1)
+    p = measure_point(300, d_z=5, repeats=1, autodiff=True)
     for k in ("adam_s", "grad_s", "jac_s", "jac_autodiff_s", "dense_s", "cg_s", "woodbury_s"):
         assert p[k] > 0
     assert measure_point(300, d_z=5, repeats=1, dense_max=0, iterative_max=0, autodiff=False)["dense_s"] is None
@@ -366,24 +420,34 @@ def test_timing_cli_measures_the_digital_part(torch_, capsys):
 # ---------------------------------------------------------------------------------------------
 # validate-timing
 # ---------------------------------------------------------------------------------------------
-CLAIM_KEYS = {"claim", "paper", "ours", "verdict", "why"}
+CLAIM_KEYS = {"id", "location", "claim", "paper", "measured", "decided_by", "verdict", "why"}
 VERDICTS = {"holds", "does not hold", "cannot tell"}
+#: Issue 14's acceptance: the rows cite these locations of the paper.
+LOCATIONS = ("App. C", "Table 1", "Fig. 2a", "Fig. 2b", "Fig. 3", "Fig. 4a", "Fig. 4b", "Fig. 5", "Fig. 7")
 
 
 def _check_output(out):
     claims = json.loads((out / "claims.json").read_text())
-    assert isinstance(claims, list) and len(claims) >= 8
+    assert isinstance(claims, list) and len(claims) >= 12
     for c in claims:
         assert CLAIM_KEYS <= set(c), c
         assert c["verdict"] in VERDICTS
         assert all(isinstance(c[k], str) and c[k] for k in CLAIM_KEYS)
-    assert {c["id"] for c in claims} >= {"transfer_term", "fifty_tau_device", "delay_helps", "kappa_small_harmless",
-                                         "kappa_large_hurts", "two_x_adam", "hundred_x"}
-    assert next(c for c in claims if c["id"] == "transfer_term")["verdict"] == "holds"
+        assert "derived" in c and "reset" in c
+    for loc in LOCATIONS:
+        assert any(loc in c["location"] for c in claims), loc
+    # the A100 claim cannot be decided on this machine, and says which figure would decide it
+    a100 = next(c for c in claims if c["id"] == "sec51_two_x_adam")
+    assert a100["verdict"] == "cannot tell" and "A100" in a100["decided_by"]
+    # no row compares the code with the App. C arithmetic: its milliseconds sit only in "derived"
+    app_c = next(c for c in claims if c["location"] == "App. C")
+    assert "derived" in app_c["derived"] and "ms" not in app_c["paper"]
     report = (out / "report.md").read_text()
-    assert "resistor programming" in report and "| claim | paper | ours | verdict | why |" in report
+    assert "| location | claim | paper | derived | measured | decided_by | verdict | reset | why |" in report
+    assert "Where the natural gradient sits" in report
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert {"fig2_vs_N.png", "fig2_vs_dz.png", "analog_time.png", "training_t.png"} <= set(pngs)
+    assert {"fig2_vs_N.png", "fig2_vs_dz.png", "analog_time.png", "training_t.png", "fig3_runtime.png",
+            "fig5_finetune.png"} <= set(pngs)
     for p in out.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return claims
@@ -395,16 +459,22 @@ def test_validate_timing_tiny_writes_claims_and_report(torch_, tmp_path, monkeyp
     pytest.importorskip("matplotlib")
     from thermotwin.tngd import validate
 
-    tiny = validate.Settings(hidden=4, n_iter=6, seeds=1, eval_every=3, cost_sizes=(200, 400), dense_max=400,
-                             dz_n=200, dz_list=(5, 10), snap_iters=(0, 5), t_max_tau=60.0, n_traj=2,
-                             kappa_study=0.001, gbw_in_noisy=False, repeats=1)
+    tiny = validate.Settings(channels=2, n_iter=6, seeds=2, eval_every=3, cost_sizes=(200, 300, 400, 600),
+                             dense_max=400, dz_n=200, dz_list=(5, 10, 20), snap_iters=(0, 5), t_max_tau=60.0,
+                             n_traj=2, kappa_study=0.001, gbw_in_noisy=False, repeats=1, readout_samples=2,
+                             ft_pre_iters=5, ft_iters=4, ft_seeds=2, ft_lrs=(1e-2,))
     monkeypatch.setattr(validate, "QUICK", tiny)
     code, out, err = run(["validate-timing", "--out", tmp_path, "--quick", "--json"], capsys)
     assert code == 0, err
     summary = json.loads(out)
     assert summary["out"] == str(tmp_path)
+    claims = _check_output(tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text())["n_seeds"] == 2
+    # the claims and report can be rebuilt from summary.json alone, with the same verdicts
+    (tmp_path / "claims.json").unlink()
+    again = validate.rebuild(tmp_path)
+    assert [(c["id"], c["verdict"]) for c in again["claims"]] == [(c["id"], c["verdict"]) for c in claims]
     _check_output(tmp_path)
-    assert json.loads((tmp_path / "summary.json").read_text())["n_seeds"] == 1
 
 
 @pytest.mark.slow
@@ -413,4 +483,5 @@ def test_validate_timing_quick(torch_, tmp_path, capsys):
     code, _, err = run(["validate-timing", "--out", tmp_path, "--quick"], capsys)
     assert code == 0, err
     claims = _check_output(tmp_path)
-    assert next(c for c in claims if c["id"] == "fifty_tau_device")["verdict"] == "does not hold"
+    # one seed of 15 iterations at paper scale cannot separate TNGD 50τ from NGD
+    assert next(c for c in claims if c["id"] == "fig4a_near_ngd_paper_scale")["verdict"] == "cannot tell"

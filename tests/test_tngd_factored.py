@@ -270,9 +270,10 @@ def test_validate_timing_tiny_with_paper_scale(torch_, tmp_path, monkeypatch, ca
     pytest.importorskip("matplotlib")
     from thermotwin.tngd import validate
 
-    tiny = validate.Settings(hidden=4, n_iter=6, seeds=1, eval_every=3, cost_sizes=(200, 400), dense_max=400,
-                             dz_n=200, dz_list=(5, 10), snap_iters=(0, 5), t_max_tau=60.0, n_traj=2,
-                             kappa_study=0.001, gbw_in_noisy=False, repeats=1, paper_iters=4, paper_seeds=2,
+    tiny = validate.Settings(channels=2, n_iter=6, seeds=1, eval_every=3, cost_sizes=(200, 400, 600), dense_max=400,
+                             dz_n=200, dz_list=(5, 10, 20), snap_iters=(0, 5), t_max_tau=60.0, n_traj=2,
+                             kappa_study=0.001, gbw_in_noisy=False, repeats=1, readout_samples=2, ft_pre_iters=3,
+                             ft_iters=2, ft_seeds=1, ft_lrs=(1e-2,), paper_iters=4, paper_seeds=2,
                              paper_eval_every=2, paper_snap_end=True, paper_t_max_tau=60.0, paper_n_traj=2)
     monkeypatch.setattr(validate, "QUICK", tiny)
     code = cli.main(["validate-timing", "--out", str(tmp_path), "--quick", "--json", "--paper-sizes", "1500"])
@@ -290,12 +291,12 @@ def test_validate_timing_tiny_with_paper_scale(torch_, tmp_path, monkeypatch, ca
     assert len(ps["training"]["runs"]) == 2 * 4                             # Adam, NGD, TNGD 5τ/50τ × 2 seeds
     claims = json.loads((tmp_path / "claims.json").read_text())
     ids = {c["id"] for c in claims}
-    assert {"fifty_tau_device_paper_scale", "fifty_tau_training_paper_scale"} <= ids
+    assert {"fig4a_device_50tau_paper_scale", "fig4a_near_ngd_paper_scale"} <= ids
     for c in claims:
-        assert {"claim", "paper", "ours", "verdict", "why"} <= set(c)
-    dev = next(c for c in claims if c["id"] == "fifty_tau_device_paper_scale")
+        assert {"location", "claim", "paper", "measured", "verdict", "why"} <= set(c)
+    dev = next(c for c in claims if c["id"] == "fig4a_device_50tau_paper_scale")
     e50 = ps["curves"][0]["summary"]["closed_form"]["at_50tau"]
-    assert f"{e50:.2f} at 50τ" in dev["ours"]   # exact: the same stored float in the same format
+    assert f"{e50:.2f} at 50τ" in dev["measured"]   # exact: the same stored float in the same format
 
 
 def test_stage_lags_of_the_paper_board():

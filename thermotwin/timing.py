@@ -1,17 +1,22 @@
-"""Per-iteration timing model of TNGD (docs/timing.md#timing; TNGD Sec. 4.1, App. C) and its CLI.
+"""Per-iteration timing model of TNGD (arXiv 2405.13817, App. C) and its CLI.
 
-One TNGD iteration on the scaled-up Appendix C circuit moves, over a digital link of
-``link_gbps`` Gb/s at ``bits`` bits per value:
+App. C of the paper lists four steps per iteration of the scaled-up circuit — the DAC of the
+gradient (N values), programming the b·d_z(b·d_z + 2N) resistors of its three arrays, the analog
+run for a time t, and the ADC of the N read-out values — and assumes 16 bits per value, a 50 Gb/s
+link, R = 1 kΩ and C = 1 nF (τ = 1 µs). It says the digital steps dominate, the RC time being
+sub-dominant to "setting the configuration"; it gives no formula and no milliseconds. The model
+here is our arithmetic from those assumptions, one ``link_gbps`` link at ``bits`` bits per value
+carrying everything:
 
 * DAC:        N values (the right-hand side ∇ℓ)                       → bits·N / rate
 * programming: b·d_z(b·d_z + 2N) resistor values (J_f, H_L, J_fᵀ)      → bits·b·d_z(b·d_z + 2N) / rate
 * analog:     t = m·τ with τ = R0·C                                   → m·R0·C
 * ADC:        N values (the read-out g̃)                               → bits·N / rate
 
-transfer = DAC + programming + ADC = bits·(2N + b·d_z(b·d_z + 2N)) / rate, which is ≈ 4.2 ms at
-N = 10⁴, b·d_z = 640, 16 bit, 50 Gb/s (12.4 ms at 3·10⁴, 41.2 ms at 10⁵). The paper states only the
-DAC/ADC and analog terms; the programming term is ~99.8 % of the transfer at these sizes.
-The digital part (∇ℓ, J_f, H_L by autodiff) is measured, not modelled (:mod:`thermotwin.tngd.costs`).
+transfer = DAC + programming + ADC = bits·(2N + b·d_z(b·d_z + 2N)) / rate — derived here, not quoted
+from the paper: ≈ 4.2 ms at N = 10⁴, b·d_z = 640 (12.4 ms at 3·10⁴, 41.2 ms at 10⁵), ~99.8 % of it
+programming. The digital part (∇ℓ, J_f, H_L by autodiff) is measured, not modelled
+(:mod:`thermotwin.tngd.costs`).
 
 Cost: O(1); no heavy imports. ``validate-timing`` lives in :mod:`thermotwin.tngd.validate` and
 needs the optional extra ``timing`` (torch, scikit-learn).
@@ -24,7 +29,7 @@ import math
 import sys
 from dataclasses import asdict, dataclass
 
-#: The paper's assumptions (TNGD Sec. 4.1).
+#: The assumptions App. C of the paper states.
 PAPER_BITS = 16
 PAPER_LINK_GBPS = 50.0
 PAPER_R0_OHM = 1e3
@@ -103,7 +108,8 @@ def _check_sizes(n_params, batch, d_z) -> tuple[int, int]:
 
 
 def transfer_seconds(n_params: int, b_dz: int, bits: int = PAPER_BITS, link_gbps: float = PAPER_LINK_GBPS) -> float:
-    """bits·(2N + b·d_z(b·d_z + 2N)) / rate: DAC + ADC + resistor programming (docs/timing.md#derived)."""
+    """bits·(2N + b·d_z(b·d_z + 2N)) / rate: DAC + ADC + resistor programming (our arithmetic from
+    App. C's assumptions; the paper gives no formula)."""
     return bits * (2 * n_params + b_dz * (b_dz + 2 * n_params)) / (link_gbps * 1e9)
 
 
@@ -151,7 +157,8 @@ def cmd_timing(args) -> int:
     rows.append(("total", out["total_s"]))
     for label, v in rows:
         print(f"  {label:<46s} {format_si(v, 's'):>12s}")
-    print(f"  programming is {out['program_fraction_of_transfer']:.1%} of the transfer (the paper does not separate it)")
+    print(f"  programming is {out['program_fraction_of_transfer']:.1%} of the transfer (our arithmetic from the "
+          "paper's App. C assumptions; App. C gives no milliseconds)")
     return 0
 
 
@@ -218,7 +225,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("validate-timing", help="check the TNGD paper's timing and training claims (needs torch)")
     p.add_argument("--out", required=True, help="directory for claims.json, report.md and PNG plots")
     p.add_argument("--quick", action="store_true", help="small model, few iterations, 2 seeds (minutes)")
-    p.add_argument("--seeds", type=int, default=None, help="training seeds (default 2 quick, 5 full)")
+    p.add_argument("--seeds", type=int, default=None, help="training seeds (default 2 quick, 5 full; ≥ 2 for a "
+                                                           "verdict other than 'cannot tell' on training claims)")
     p.add_argument("--paper-sizes", type=_sizes, default=None, metavar="N[,N...]",
                    help="paper-scale step with the factored twin: analog-time curves at each N (e.g. 1e4,1e5) and "
                         "TNGD training at the smallest; 'none' skips it (default: 1e4 with --quick, 1e4,1e5 full)")

@@ -1,7 +1,8 @@
 """Per-iteration costs of the digital optimisers, MEASURED on this machine for a real model.
 
 For a tanh MLP on the digits (one hidden layer sized for ~N parameters, d_z outputs) and a batch
-of b = 64 we time, as the minimum over ``repeats`` runs:
+of b (the paper's Fig. 2 uses b = 32, d_z = 20, c = 200 CG iterations) we time each term
+``repeats`` times and keep the fastest (``*_s``) and the slowest (``*_s_max``) reading:
 
 * ``adam_s``     — ∇ℓ by backprop and a torch Adam step (the first-order baseline);
 * ``jac_s``      — ∇ℓ, the per-sample Jacobians J_f (closed form for the one-hidden-layer MLP) and
@@ -10,7 +11,9 @@ of b = 64 we time, as the minimum over ``repeats`` runs:
   (generic, slower);
 * the solve terms, each including ``factor_s`` (U = [R_i J_i/√b], H_L = RᵀR; O(b d_z² N)):
 * ``dense_s``    — NGD's solve: G = UᵀU (O(b d_z N²)), Cholesky of G + λI (O(N³)), two triangular solves;
-* ``cg_s``       — NGD-CG: c = 200 conjugate-gradient iterations with G v = Uᵀ(U v) (O(c·b·d_z·N));
+* ``cg_s``       — NGD-CG: ∇ℓ and c = 200 conjugate-gradient iterations whose GGN products
+  G v = Jᵀ H (J v) are Jacobian-vector products (torch.func jvp, then a vjp), never forming J:
+  O(c·b·N), as in the paper's NGD-CG (App. E, paraphrase); it does not need J_f;
 * ``woodbury_s`` — NGD-Woodbury: UUᵀ + λI (O((b d_z)² N)), its Cholesky, two products with U.
 
 Linear algebra is float64 numpy/LAPACK (OpenBLAS, all cores); autodiff is float64 torch on the CPU.
@@ -28,15 +31,7 @@ import time
 import numpy as np
 
 CG_ITERS = 200
-
-
-def _best(fn, repeats: int) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+PAPER_BATCH = 32
 
 
 def _cg_fixed(system, iters: int = CG_ITERS) -> np.ndarray:
@@ -78,13 +73,66 @@ def _setup(n_params: int, batch: int, d_z: int, seed: int = 0):
     return torch, model, x, y
 
 
-def measure_point(n_params: int, d_z: int = 10, batch: int = 64, lam: float = 0.01, repeats: int = 2,
-                  dense_max: int = 3000, iterative_max: int = 10 ** 9, seed: int = 0, autodiff: bool = True) -> dict:
-    """Measured seconds per iteration of every term at one size (keys described in the module doc).
+def _times(fn, repeats: int) -> tuple[float, float]:
+    """(fastest, slowest) of ``repeats`` timed calls."""
+    ts = []
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts), max(ts)
 
-    ``dense_s`` is None above ``dense_max`` parameters (O(N³) and O(N²) memory), ``cg_s`` and
-    ``woodbury_s`` None above ``iterative_max``.
-    """
+
+def cg_jvp(model, theta, x, y, lam: float, iters: int = CG_ITERS) -> np.ndarray:
+    """NGD-CG as the paper describes it (App. E, paraphrase): ∇ℓ, then exactly ``iters`` CG
+    iterations on (GGN + λI) g = ∇ℓ with GGN·v = (1/b) Σ J_iᵀ H_i (J_i v) by a Jacobian-vector
+    product (torch.func.jvp) and a vector-Jacobian product; H_i = diag(p_i) − p_i p_iᵀ applied in
+    closed form. Cost O(iters·b·N); nothing of size b·d_z × N is formed."""
+    import warnings
+
+    from .model import loss_and_grad, require_torch
+
+    torch = require_torch()
+    from torch.func import jvp, vjp
+
+    th = theta.detach()
+
+    def f(t):
+        return model.forward(t, x)
+
+    _, g = loss_and_grad(model, th, x, y)
+    logits, pull = vjp(f, th)
+    p = torch.softmax(logits.detach(), dim=1)
+    b = x.shape[0]
+
+    def ggn(v):
+        with warnings.catch_warnings():
+            # torch's forward mode loads its jvp decompositions through the deprecated torch.jit.script
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+            _, u = jvp(f, (th,), (v,))
+        hu = (p * u - p * (p * u).sum(dim=1, keepdim=True)) / b
+        return pull(hu)[0] + lam * v
+
+    x_ = torch.zeros_like(g)
+    r = g.clone()
+    d = r.clone()
+    rr = r @ r
+    for _ in range(iters):
+        Ad = ggn(d)
+        alpha = rr / torch.clamp(d @ Ad, min=1e-300)
+        x_ += alpha * d
+        r -= alpha * Ad
+        rr_new = r @ r
+        d = r + (rr_new / torch.clamp(rr, min=1e-300)) * d
+        rr = rr_new
+    return x_.numpy()
+
+
+def measure_point(n_params: int, d_z: int = 20, batch: int = PAPER_BATCH, lam: float = 0.01, repeats: int = 2,
+                  dense_max: int = 3000, iterative_max: int = 10 ** 9, seed: int = 0, autodiff: bool = False) -> dict:
+    """Measured seconds per iteration of every term at one size (keys in the module doc; each
+    ``*_s`` has a ``*_s_max`` beside it). ``dense_s`` is None above ``dense_max`` parameters
+    (O(N³) and O(N²) memory), ``cg_s`` and ``woodbury_s`` None above ``iterative_max``."""
     from .device import CurvatureSystem
     from .model import curvature_batch, jacobian_autodiff, loss_and_grad
 
@@ -99,33 +147,36 @@ def measure_point(n_params: int, d_z: int = 10, batch: int = 64, lam: float = 0.
         opt.step()
 
     adam_step()                                             # warm-up (allocations, first call)
-    adam_s = _best(adam_step, max(repeats, 5))
+    out = {"n_params": model.n_params, "d_z": d_z, "batch": batch, "hidden": model.sizes[1]}
+
+    def put(term, fn, reps=repeats):
+        out[term], out[term + "_max"] = _times(fn, reps)
+
+    put("adam_s", adam_step, max(repeats, 5))
     th = model.theta
     curvature_batch(model, th, x, y, jacobian="manual")     # warm-up
     holder = {}
-
-    def jac():
-        holder["cb"] = curvature_batch(model, th, x, y, jacobian="manual")
-
-    jac_s = _best(jac, repeats)
+    put("jac_s", lambda: holder.__setitem__("cb", curvature_batch(model, th, x, y, jacobian="manual")))
     cb = holder["cb"]
-    factor_s = _best(cb.factor, repeats)
-    holder["sys"] = CurvatureSystem(cb.factor(), cb.grad, lam)
-    jac_autodiff_s = None
+    put("factor_s", cb.factor)
+    system = CurvatureSystem(cb.factor(), cb.grad, lam)
+    out["jac_autodiff_s"] = out["jac_autodiff_s_max"] = None
     if autodiff:
         jacobian_autodiff(model, th, x)                     # warm-up (vmap tracing)
-        jac_autodiff_s = _best(lambda: jacobian_autodiff(model, th, x), repeats)
-    grad_s = _best(lambda: loss_and_grad(model, th, x, y), max(repeats, 5))
-    system = holder["sys"]
+        put("jac_autodiff_s", lambda: jacobian_autodiff(model, th, x))
+    put("grad_s", lambda: loss_and_grad(model, th, x, y), max(repeats, 5))
     n = system.n
-    out = {"n_params": n, "d_z": d_z, "batch": batch, "hidden": model.sizes[1], "adam_s": adam_s, "grad_s": grad_s,
-           "jac_s": jac_s, "jac_autodiff_s": jac_autodiff_s, "dense_s": None, "cg_s": None, "woodbury_s": None}
-    out["factor_s"] = factor_s
+    for term in ("dense_s", "cg_s", "woodbury_s"):
+        out[term] = out[term + "_max"] = None
+    fs, fs_max = out["factor_s"], out["factor_s_max"]
     if n <= dense_max:
-        out["dense_s"] = factor_s + _best(lambda: _dense_solve(system), repeats)
+        lo, hi = _times(lambda: _dense_solve(system), repeats)
+        out["dense_s"], out["dense_s_max"] = fs + lo, fs_max + hi
     if n <= iterative_max:
-        out["cg_s"] = factor_s + _best(lambda: _cg_fixed(system), repeats)
-        out["woodbury_s"] = factor_s + _best(system.solve, repeats)
+        cg_jvp(model, th, x, y, lam, iters=2)               # warm-up (forward-mode set-up)
+        put("cg_s", lambda: cg_jvp(model, th, x, y, lam))
+        lo, hi = _times(system.solve, repeats)
+        out["woodbury_s"], out["woodbury_s_max"] = fs + lo, fs_max + hi
     return out
 
 
@@ -152,7 +203,7 @@ def power_law(ns, ts) -> tuple[float, float]:
 #: dense: forming UᵀU is O(b d_z N²), the Cholesky O(N³); CG and Woodbury are O(N) at fixed b·d_z
 #: (plus the O((b d_z)³) factorisation in the constant); J_f and the Adam step are O(N) plus call overhead.
 COST_MODEL = {"adam_s": (0, 1), "grad_s": (0, 1), "jac_s": (0, 1), "jac_autodiff_s": (0, 1), "factor_s": (0, 1),
-              "dense_s": (2, 3), "cg_s": (0, 1), "woodbury_s": (0, 1)}
+              "dense_s": (0, 2, 3), "cg_s": (0, 1), "woodbury_s": (0, 1)}
 
 
 def fit_cost(ns, ts, powers) -> list[float] | None:
@@ -168,7 +219,7 @@ def fit_cost(ns, ts, powers) -> list[float] | None:
     return [float(c) for c in coef]
 
 
-def measure_scaling(sizes, d_z: int = 20, batch: int = 64, dense_max: int = 3000, repeats: int = 3,
+def measure_scaling(sizes, d_z: int = 20, batch: int = PAPER_BATCH, dense_max: int = 3000, repeats: int = 3,
                     progress=None) -> dict:
     """Measure every term at each size in ``sizes`` and fit its cost model.
 
@@ -185,16 +236,57 @@ def measure_scaling(sizes, d_z: int = 20, batch: int = 64, dense_max: int = 3000
     for term, powers in COST_MODEL.items():
         ts = [q[term] for q in points]
         a, p = power_law(ns, ts)
-        fits[term] = {"powers": list(powers), "coef": fit_cost(ns, ts, powers), "p_free": p, "a_free": a}
+        fits[term] = {"powers": list(powers), "coef": fit_cost(ns, ts, powers), "p_free": p, "a_free": a,
+                      "coef_max": fit_cost(ns, [q.get(term + "_max") for q in points], powers),
+                      "overhead_power": fit_overhead_power(ns, ts)}
     return {"points": points, "fits": fits, "d_z": d_z, "batch": batch}
 
 
-def extrapolate(fits: dict, term: str, n: float) -> float:
-    """The fitted cost model of ``term`` at N = n (seconds); nan when it could not be fitted."""
+def extrapolate(fits: dict, term: str, n: float, which: str = "coef") -> float:
+    """The fitted cost model of ``term`` at N = n (seconds; ``which`` = "coef_max" for the fit to
+    the slowest repeats); nan when it could not be fitted."""
     f = fits[term]
-    if f["coef"] is None:
+    if f.get(which) is None:
         return math.nan
-    return float(sum(c * n ** p for c, p in zip(f["coef"], f["powers"])))
+    return float(sum(c * n ** p for c, p in zip(f[which], f["powers"])))
+
+
+def fit_overhead_power(ns, ts) -> dict:
+    """t = a + c·N^p: the fixed per-call overhead a separated from the growth c·N^p, fitted in
+    log t (relative error) by scipy's curve_fit; p's standard error from the fit's covariance
+    (with ≤ 3 points it is undetermined: se = inf). Returns {"a", "c", "p", "se_p"}."""
+    import scipy.optimize
+
+    pts = [(float(n), float(t)) for n, t in zip(ns, ts) if t is not None and t > 0]
+    nan = {"a": math.nan, "c": math.nan, "p": math.nan, "se_p": math.nan}
+    if len(pts) < 3:
+        return nan
+    n = np.array([q[0] for q in pts])
+    t = np.array([q[1] for q in pts])
+    p0 = max(power_law(n, t)[1], 0.3)
+    c0 = t[-1] / n[-1] ** p0
+
+    def model(logn, la, lc, p):
+        return np.logaddexp(la, lc + p * logn)
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # an undetermined covariance (as many points as parameters) comes back as inf: se_p = inf
+            warnings.simplefilter("ignore", scipy.optimize.OptimizeWarning)
+            popt, pcov = scipy.optimize.curve_fit(model, np.log(n), np.log(t),
+                                                  p0=(math.log(0.5 * t[0]), math.log(c0), p0), maxfev=20000)
+    except (RuntimeError, ValueError):
+        return nan
+    se = float(np.sqrt(pcov[2, 2])) if len(pts) > 3 and np.all(np.isfinite(pcov)) else math.inf
+    a = float(math.exp(popt[0]))
+    if not math.isfinite(se) and len(pts) > 3 and a < 1e-3 * t[0]:
+        # the overhead fitted to ~0 leaves a flat direction (singular covariance): without it the
+        # model is the plain power law, whose exponent's standard error the log–log fit gives
+        (p_, _), cov = np.polyfit(np.log(n), np.log(t), 1, cov=True)
+        return {"a": 0.0, "c": float(t[-1] / n[-1] ** p_), "p": float(p_), "se_p": float(np.sqrt(cov[0, 0]))}
+    return {"a": a, "c": float(math.exp(popt[1])), "p": float(popt[2]), "se_p": se}
 
 
 def describe_fit(f: dict) -> str:

@@ -12,7 +12,7 @@ delay (run on the *previous* system while the new gradient is computed).
 Devices here:
 
 * :class:`ExactSolve` — t → ∞ without noise: exact NGD, (GGN + λI)⁻¹∇ℓ by Woodbury.
-* :class:`SpectralTwin` — the ideal circuit (docs/model.md#sde, A = UᵀU + λI symmetric) propagated
+* :class:`SpectralTwin` — the ideal circuit (A = UᵀU + λI symmetric) propagated
   exactly in A's eigenbasis: mean x* + e^{−a t}(x0 − x*), variance κ0/a (1 − e^{−2at}) per mode.
   Cost O(m²N + min(m, N)³) per call (one eigendecomposition); the oracle.
 * :class:`KrylovTwin` — the same process by Lanczos (products with A only, O(k·mN)); the default in
@@ -21,7 +21,7 @@ Devices here:
 * :class:`CircuitTwin` — the dense circuit through :func:`thermotwin.simulate` (design,
   realised matrix, finite gain, GBW poles, quantisation); O(N³) per call, N up to ~10³.
 
-* :class:`FactoredTwin` — the scaled-up three-array board (J_f, H_L, J_fᵀ; docs/circuit.md#factored) through
+* :class:`FactoredTwin` — the scaled-up three-array board (J_f, H_L, J_fᵀ) through
   :func:`thermotwin.solver.factored.run_factored`: exact OU steps in O(N·r), N up to ~10⁵, ideal or
   with the non-idealities the factored path models (resistor quantisation/range/tolerance, finite
   op-amp gain, capacitor spread). It programs ``CurvatureSystem.J``/``H`` (J_f and H_L/b from
@@ -173,7 +173,7 @@ class ExactSolve:
 
 @dataclass
 class SpectralTwin:
-    """The ideal circuit, exact in closed form (docs/model.md#sde, docs/model.md#error-laws).
+    """The ideal circuit, exact in closed form.
 
     dV = −(A V − g) dt' + N(0, 2κ0 dt') in units of τ0 (t' = t/τ0). In A's eigenbasis mode k
     (rate a_k) relaxes as c_k(t) = c*_k + e^{−a_k t}(c_k(0) − c*_k) + sqrt(κ0/a_k (1 − e^{−2 a_k t})) z_k;
@@ -276,6 +276,9 @@ class KrylovTwin:
     kappa0: float = 0.0
     tol: float = 1e-11
     name: str = "krylov-twin"
+    #: relative accuracy of the noise sample f_n(A)z (a random vector converges slowly; 1e-6 of a
+    #: sample is far below its own spread, the training loop uses that)
+    noise_tol: float = 1e-11
 
     def run(self, system: CurvatureSystem, x0: np.ndarray, t_tau: float, rng=None) -> np.ndarray:
         if t_tau < 0:
@@ -290,7 +293,8 @@ class KrylovTwin:
                 raise ValueError("a noisy device needs an np.random.Generator (rng)")
             z = rng.standard_normal(system.n)
             k0 = self.kappa0
-            x = x + lanczos_apply(system.matvec, z, lambda a: np.sqrt(k0 * -np.expm1(-2 * a * t_tau) / a), self.tol)
+            x = x + lanczos_apply(system.matvec, z, lambda a: np.sqrt(k0 * -np.expm1(-2 * a * t_tau) / a),
+                                  self.noise_tol)
         return x
 
 
@@ -360,7 +364,7 @@ class CircuitTwin:
 
 @dataclass
 class FactoredTwin:
-    """The scaled-up Appendix C board (three arrays J_f, H_L, J_fᵀ; docs/circuit.md#factored) by
+    """The scaled-up Appendix C board (three arrays J_f, H_L, J_fᵀ) by
     :func:`thermotwin.solver.factored.run_factored`.
 
     The system is programmed as ``FactoredProblem(J, H, λ, ∇ℓ)`` with (J, H) =

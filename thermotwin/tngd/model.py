@@ -10,9 +10,9 @@ GGN (Schraudolph 2002; TNGD Sec. 2): G = (1/b) Σ_i J_iᵀ H_i J_i with J_i = �
 (d_z × N, per-sample output Jacobian) and H_i = diag(p_i) − p_i p_iᵀ the Hessian of the softmax
 cross-entropy in the logits. H_i = R_iᵀR_i with R_i = diag(√p_i) − √p_i p_iᵀ (exact, because
 Σ p = 1), so G = UᵀU with U = [R_i J_i / √b]_i of shape (b·d_z, N): the factored form the
-scaled-up Appendix C circuit programs (three arrays J_f, H_L, J_fᵀ; docs/circuit.md#factored).
+scaled-up Appendix C circuit programs (three arrays J_f, H_L, J_fᵀ).
 
-torch and scikit-learn are imported inside functions (docs/conventions.md#lazy-imports).
+torch and scikit-learn are imported inside functions (``import thermotwin`` loads neither).
 """
 
 from __future__ import annotations
@@ -118,6 +118,101 @@ class MLP:
         return h
 
 
+@dataclass(frozen=True)
+class CNNArch:
+    """A small CNN on the 8×8 digits (our stand-in for the paper's MNIST CNN, whose layout we do not
+    copy): conv 3×3 (valid, ``channels`` maps) → tanh → 2×2 average pool → linear to ``d_out``.
+    N = 10·channels + (9·channels + 1)·d_out (810 at 8 channels)."""
+
+    channels: int = 8
+    d_out: int = 10
+
+    def init_model(self, seed: int = 0) -> "CNN":
+        return CNN.init(self.channels, self.d_out, seed)
+
+
+@dataclass
+class CNN:
+    """The :class:`CNNArch` network as one flat float64 parameter vector θ = [K (C×9), c₁ (C),
+    W₂ (d_out × 9C), c₂ (d_out)]; features flattened channel-major (torch's NCHW order)."""
+
+    channels: int
+    d_out: int
+    theta: object
+
+    @classmethod
+    def init(cls, channels: int, d_out: int = 10, seed: int = 0) -> "CNN":
+        torch = require_torch()
+        rng = np.random.default_rng(seed)
+        lim_k = math.sqrt(6.0 / (9 + 9 * channels))
+        lim_w = math.sqrt(6.0 / (9 * channels + d_out))
+        parts = [rng.uniform(-lim_k, lim_k, 9 * channels), np.zeros(channels),
+                 rng.uniform(-lim_w, lim_w, d_out * 9 * channels), np.zeros(d_out)]
+        return cls(int(channels), int(d_out), torch.tensor(np.concatenate(parts), dtype=torch.float64))
+
+    @property
+    def sizes(self) -> tuple:
+        return ("cnn", self.channels, self.d_out)
+
+    @property
+    def n_params(self) -> int:
+        return int(self.theta.numel())
+
+    def _split(self, theta):
+        C, d = self.channels, self.d_out
+        K = theta[:9 * C].reshape(C, 9)
+        c1 = theta[9 * C:10 * C]
+        W2 = theta[10 * C:10 * C + d * 9 * C].reshape(d, 9 * C)
+        return K, c1, W2, theta[10 * C + d * 9 * C:]
+
+    def features(self, theta, x):
+        """Pooled features q (b, 9C) and the conv activations a (b, C, 6, 6)."""
+        torch = require_torch()
+        K, c1, _, _ = self._split(theta)
+        a = torch.tanh(torch.nn.functional.conv2d(x.reshape(-1, 1, 8, 8), K.reshape(-1, 1, 3, 3), c1))
+        return torch.nn.functional.avg_pool2d(a, 2).flatten(1), a
+
+    def forward(self, theta, x):
+        _, _, W2, c2 = self._split(theta)
+        q, _ = self.features(theta, x)
+        return q @ W2.T + c2
+
+    def manual_jacobian(self, theta, x) -> np.ndarray:
+        """Per-sample output Jacobians in closed form, (b, d_out, N). Cost O(b·d_out·N).
+
+        pre = K·patch + c₁, a = tanh(pre), q = avgpool₂(a), f = W₂q + c₂: ∂f_k/∂K[c, j] =
+        Σ_pos W₂[k, c, m(pos)]/4 · (1 − a²)[c, pos] · patch[pos, j], ∂f_k/∂c₁[c] the same without the
+        patch, ∂f_k/∂W₂[k', :] = δ_kk' q, ∂f_k/∂c₂[k'] = δ_kk'."""
+        torch = require_torch()
+        C, d = self.channels, self.d_out
+        th = theta.detach()
+        with torch.no_grad():
+            q, a = self.features(th, x)
+            patches = torch.nn.functional.unfold(x.reshape(-1, 1, 8, 8), 3)     # (b, 9, 36)
+        q, a, P = q.numpy(), a.numpy().reshape(-1, C, 36), patches.numpy()
+        b = q.shape[0]
+        W2 = self._split(th)[2].numpy().reshape(d, C, 3, 3)
+        W2p = np.repeat(np.repeat(W2, 2, axis=2), 2, axis=3).reshape(d, C, 36) / 4.0
+        D = W2p[None] * (1.0 - a * a)[:, None]                                   # (b, d, C, 36)
+        J = np.zeros((b, d, self.n_params))
+        J[:, :, :9 * C] = np.einsum("bkcp,bjp->bkcj", D, P).reshape(b, d, 9 * C)
+        J[:, :, 9 * C:10 * C] = D.sum(axis=3)
+        k = np.arange(d)
+        off = 10 * C
+        Jw = J[:, :, off:off + d * 9 * C].reshape(b, d, d, 9 * C)
+        Jw[:, k, k, :] = q[:, None, :]
+        J[:, k, off + d * 9 * C + k] = 1.0
+        return J
+
+
+def make_model(arch, seed: int = 0):
+    """A model from its architecture: a tuple of layer widths (tanh MLP) or an object with
+    ``init_model(seed)`` (:class:`CNNArch`, :class:`thermotwin.tngd.finetune.LoRAArch`)."""
+    if hasattr(arch, "init_model"):
+        return arch.init_model(seed)
+    return MLP.init(arch, seed=seed)
+
+
 def loss_and_grad(model: MLP, theta, x, y):
     """Mean cross-entropy ℓ and ∇ℓ (torch float64, shape (N,)). Cost: one forward + backward."""
     torch = require_torch()
@@ -194,7 +289,7 @@ class CurvatureBatch:
         return np.einsum("ijn,ijk,ikm->nm", self.J, H, self.J, optimize=True) / self.b
 
 
-def jacobian_autodiff(model: MLP, theta, x) -> np.ndarray:
+def jacobian_autodiff(model, theta, x) -> np.ndarray:
     """Per-sample output Jacobians by torch.func ``vmap(jacrev)``: (b, d_z, N). Any depth."""
     require_torch()
     from torch.func import jacrev, vmap
@@ -245,7 +340,9 @@ def curvature_batch(model: MLP, theta, x, y, jacobian: str = "auto") -> Curvatur
     torch = require_torch()
     if jacobian not in ("auto", "manual", "autodiff"):
         raise ValueError(f"jacobian = {jacobian!r}: use auto, manual or autodiff")
-    if jacobian == "manual" or (jacobian == "auto" and len(model.sizes) == 3):
+    if hasattr(model, "manual_jacobian") and jacobian != "autodiff":
+        J = model.manual_jacobian(theta, x)
+    elif jacobian == "manual" or (jacobian == "auto" and isinstance(model, MLP) and len(model.sizes) == 3):
         J = jacobian_manual(model, theta, x)
     else:
         J = jacobian_autodiff(model, theta, x)

@@ -1,4 +1,7 @@
-"""TNGD at the paper's model size (N ≈ 10⁴–10⁵) with the factored twin as the device.
+"""TNGD at N ≈ 10⁴–10⁵ with the factored twin as the device.
+
+N = 10⁴–10⁵ is the range of the paper's Fig. 2a; the paper does not state the size of its MNIST
+model.
 
 A one-hidden-layer tanh MLP on scikit-learn's digits widened to ~N parameters
 (:func:`.model.hidden_for_params`: N = 9 985 at h = 133, 30 010 at h = 400, 99 985 at h = 1 333),
@@ -21,7 +24,6 @@ Two studies:
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np

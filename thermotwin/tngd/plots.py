@@ -104,7 +104,8 @@ def fig_vs_n(m: dict, out: Path) -> dict:
     fits = m["scaling"]["fits"]
     pts = m["scaling"]["points"]
     ns = np.geomspace(500, 1e5, 60)
-    rows = [tm.breakdown(int(n), 64, 20, 50.0) for n in ns]
+    b = m["scaling"]["batch"]
+    rows = [tm.breakdown(int(n), b, 20, 50.0) for n in ns]
     jac = np.array([extrapolate(fits, "jac_s", n) for n in ns])
     fig, ax = plt.subplots(figsize=(12, 6))
     for key, lab, st in (("dac_s", "DAC (N values)", ":"), ("adc_s", "ADC (N values)", ":"),
@@ -114,13 +115,15 @@ def fig_vs_n(m: dict, out: Path) -> dict:
     ax.loglog(ns, total, "-", color="black", lw=2.2, label="TNGD total (digital fit + transfer + analog)")
     colours = {"dense_s": "tab:red", "cg_s": "tab:orange", "woodbury_s": "tab:purple", "jac_s": "tab:blue",
                "adam_s": "tab:gray"}
-    names = {"dense_s": "NGD dense solve", "cg_s": "NGD-CG (c = 200)", "woodbury_s": "NGD-Woodbury",
+    names = {"dense_s": "NGD dense solve", "cg_s": "NGD-CG (c = 200 JVP iterations, incl. ∇ℓ)", "woodbury_s": "NGD-Woodbury",
              "jac_s": "digital ∇ℓ, J_f, H_L", "adam_s": "Adam step"}
     for term in ("dense_s", "cg_s", "woodbury_s"):
         n_m = [p["n_params"] for p in pts if p[term] is not None]
-        t_m = [p[term] + p["jac_s"] for p in pts if p[term] is not None]
-        ax.loglog(n_m, t_m, "o", color=colours[term], label=f"{names[term]} + digital (measured)")
-        ax.loglog(ns, jac + np.array([extrapolate(fits, term, n) for n in ns]), "--", color=colours[term], lw=1,
+        add = 0.0 if term == "cg_s" else 1.0
+        t_m = [p[term] + add * p["jac_s"] for p in pts if p[term] is not None]
+        ax.loglog(n_m, t_m, "o", color=colours[term], label=f"{names[term]}" + (" + digital" if add else "")
+                  + " (measured)")
+        ax.loglog(ns, add * jac + np.array([extrapolate(fits, term, n) for n in ns]), "--", color=colours[term], lw=1,
                   label=f"  fit {describe_fit(fits[term])} (extrapolated past N = {max(n_m)})")
     for term in ("jac_s", "adam_s"):
         ax.loglog([p["n_params"] for p in pts], [p[term] for p in pts], "s", ms=4, color=colours[term],
@@ -129,7 +132,7 @@ def fig_vs_n(m: dict, out: Path) -> dict:
     ax.axvspan(1e4, 1e5, color="0.93", zorder=0)
     ax.set_xlabel("number of parameters N")
     ax.set_ylabel("seconds per iteration")
-    ax.set_title("Per-iteration cost, d_z = 20, b = 64 (Fig. 2 style; CPU, 1 thread, float64)")
+    ax.set_title(f"Per-iteration cost, d_z = 20, b = {b} (Fig. 2a style; CPU, 1 thread, float64; TNGD transfer derived)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
@@ -149,7 +152,7 @@ def fig_vs_dz(m: dict, out: Path) -> dict:
     dz = np.array([p["d_z"] for p in pts])
     n = pts[0]["n_params"]
     fig, ax = plt.subplots(figsize=(10, 4.8))
-    rows = [tm.breakdown(p["n_params"], 64, p["d_z"], 50.0) for p in pts]
+    rows = [tm.breakdown(p["n_params"], p["batch"], p["d_z"], 50.0) for p in pts]
     ax.semilogy(dz, [r["program_s"] for r in rows], "-", color="tab:green", lw=2, label="TNGD resistor programming")
     ax.semilogy(dz, [r["dac_s"] + r["adc_s"] for r in rows], ":", color="tab:green", label="TNGD DAC + ADC")
     ax.semilogy(dz, [r["analog_s"] for r in rows], "--", color="tab:green", label="TNGD analog 50τ")
@@ -157,14 +160,14 @@ def fig_vs_dz(m: dict, out: Path) -> dict:
                 lw=2, label="TNGD total (digital measured + transfer + analog)")
     for term, col, lab in (("dense_s", "tab:red", "NGD dense"), ("cg_s", "tab:orange", "NGD-CG (200)"),
                            ("woodbury_s", "tab:purple", "Woodbury")):
-        v = [(d, p[term] + p["jac_s"]) for d, p in zip(dz, pts) if p[term] is not None]
+        v = [(d, p[term] + (0.0 if term == "cg_s" else p["jac_s"])) for d, p in zip(dz, pts) if p[term] is not None]
         if v:
             ax.semilogy(*zip(*v), "o-", color=col, label=f"{lab} + digital (measured)")
     ax.semilogy(dz, [p["jac_s"] for p in pts], "s-", color="tab:blue", ms=4, label="digital ∇ℓ, J_f, H_L (measured)")
     ax.semilogy(dz, [p["adam_s"] for p in pts], "s-", color="tab:gray", ms=4, label="Adam step (measured)")
     ax.set_xlabel("model outputs d_z")
     ax.set_ylabel("seconds per iteration")
-    ax.set_title(f"Per-iteration cost against d_z at N ≈ {n} (b = 64)")
+    ax.set_title(f"Per-iteration cost against d_z at N ≈ {n} (b = {pts[0]['batch']})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
@@ -254,26 +257,79 @@ def _panel(ax, runs, labels, key_x, title):
 
 
 def fig_training(m: dict, out: Path) -> dict:
+    from .claims_training import best_adam
+
     plt = _plt()
     runs = m["runs"]
     n_seeds = m["n_seeds"]
+    adam = best_adam(runs)
     figs = {}
+    ts = (5, 10, 20, 50)
     groups = {
-        "training_t.png": (["Adam 1e-3", "Adam 1e-2", "NGD (exact)", "TNGD 5τ", "TNGD 10τ", "TNGD 20τ", "TNGD 50τ"],
-                           "Adam, NGD and TNGD (V0 = ∇ℓ, reset) for t = 5–50τ"),
-        "training_t_warm.png": (["Adam 1e-2", "NGD (exact)", "TNGD 5τ warm t_d=0τ", "TNGD 10τ warm", "TNGD 20τ warm",
-                                 "TNGD 50τ warm"], "TNGD with warm start (continuous device) for t = 5–50τ"),
-        "training_delay.png": (["NGD (exact)", "TNGD 5τ", "TNGD 5τ warm t_d=0τ", "TNGD 5τ warm t_d=0.2τ",
-                                "TNGD 5τ warm t_d=1τ"], "TNGD at t = 5τ: reset, warm start and delay t_d"),
-        "training_kappa.png": (["NGD (exact)", "TNGD 1τ warm κ0=0", "TNGD 1τ warm κ0=0.001", "TNGD 1τ warm κ0=0.01",
-                                "TNGD 1τ warm κ0=0.1", "TNGD 1τ κ0=0", "TNGD 1τ κ0=0.1"],
-                               "TNGD at t = τ with device noise κ0 (warm and reset)"),
+        "training_t.png": ([adam, "NGD (exact)"] + [f"TNGD {t}τ warm" for t in ts] + [f"TNGD {t}τ reset" for t in ts],
+                           "Fig. 4a: Adam, NGD and TNGD for t = 5–50τ (warm and reset)"),
+        "training_delay.png": (["NGD (exact)", "TNGD 5τ reset", "TNGD 5τ warm", "TNGD 5τ warm t_d=0.2τ",
+                                "TNGD 5τ warm t_d=1τ"], "Fig. 4b: TNGD at t = 5τ with delay t_d"),
+        "training_kappa.png": (["NGD (exact)"] + [f"TNGD 1τ {w} κ0={k}" for w in ("warm", "reset")
+                                                  for k in (0, 0.001, 0.005, 0.1)],
+                               "Fig. 7: TNGD at t = τ with device noise κ0, averaged read-outs"),
     }
     for name, (labels, title) in groups.items():
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
         _panel(axes[0], runs, labels, "iter", f"{title} — {n_seeds} seeds (band: min–max)")
-        _panel(axes[1], runs, labels, "time", "same runs against modelled wall time (Fig. 3 style)")
+        _panel(axes[1], runs, labels, "time", "same runs against modelled runtime")
         fig.tight_layout()
         _save(fig, out / name)
-        figs[name] = f"{title}: loss against iteration (left) and modelled wall time (right), mean and min–max over seeds."
+        figs[name] = f"{title}: loss against iteration (left) and modelled runtime (right), mean and min–max over seeds."
+    figs.update(fig_runtime(m, out, adam))
+    if m.get("finetune"):
+        figs.update(fig_finetune(m["finetune"], out))
     return figs
+
+
+def fig_runtime(m: dict, out: Path, adam: str) -> dict:
+    """Fig. 3 style: training loss and test accuracy against modelled runtime."""
+    plt = _plt()
+    runs = m["runs"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for lab, col in ((adam, "tab:gray"), ("TNGD 5τ warm", "tab:blue"), ("TNGD 5τ reset", "tab:cyan")):
+        rs = [r for r in runs if r["label"] == lab]
+        for i, r in enumerate(rs):
+            kw = {"label": lab} if i == 0 else {}
+            axes[0].plot(r["eval_modelled_s"][1:], r["train_loss"][1:], color=col, lw=1.2, **kw)
+            axes[1].plot(r["eval_modelled_s"][1:], r["test_acc"][1:], color=col, lw=1.2, **kw)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("full training loss")
+    axes[1].set_ylabel("test accuracy")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("modelled runtime (s): digital measured + App. C transfer (derived) + t·τ")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out / "fig3_runtime.png")
+    return {"fig3_runtime.png": f"Fig. 3 style: training loss (left) and test accuracy (right) against modelled runtime, "
+                                f"TNGD at t = 5τ (warm and reset) and {adam} (best of the learning-rate sweep); one line "
+                                "per seed."}
+
+
+def fig_finetune(ft: dict, out: Path) -> dict:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    cols = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, lab in enumerate(dict.fromkeys(r["label"] for r in ft["runs"])):
+        rs = [r for r in ft["runs"] if r["label"] == lab]
+        L = min(len(r["eval_iter"]) for r in rs)
+        y = np.array([r["train_loss"][:L] for r in rs])
+        ax.plot(rs[0]["eval_iter"][:L], y.mean(axis=0), color=cols[i % len(cols)], lw=1.3,
+                ls="-" if lab.startswith("TNGD-Adam") else ("--" if lab.startswith("TNGD") else ":"), label=lab)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("training loss (digits 5–9)")
+    ax.set_title("Fig. 5 stand-in: LoRA fine-tuning of a digits CNN (not DistilBERT/SQuAD)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    _save(fig, out / "fig5_finetune.png")
+    return {"fig5_finetune.png": "Fig. 5 stand-in: training loss of the LoRA adapters (mean over seeds) for Adam, TNGD "
+                                 "and TNGD-Adam at each learning rate and t."}

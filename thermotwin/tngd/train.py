@@ -5,11 +5,17 @@ One iteration (batch b drawn from the seed's batch stream, the same sequence for
 * ``adam``: ∇ℓ by backprop, a torch Adam step (learning rate ``adam_lr``).
 * ``ngd``:  ∇ℓ, J_f, H_L, U; the solve (GGN + λI) g̃ = ∇ℓ (``ngd_solver``: dense Cholesky, O(N³),
   or Woodbury, O(N (b·d_z)²) — the only exact NGD that fits at N ~ 10⁴–10⁵); θ ← θ − η g̃.
+* ``tngd_adam``: the TNGD estimate g̃ handed to Adam in place of ∇ℓ (learning rate ``adam_lr``;
+  our reading of the paper's TNGD-Adam, Sec. 5.2 — paraphrase).
 * ``tngd``: ∇ℓ, J_f, H_L on the digital side; g̃ = the device state after t = ``t_tau``·τ0 on
   (GGN + λI, ∇ℓ); θ ← θ − η g̃. Start state (``start``):
   ``"grad"`` — V0 = ∇ℓ (docs/timing.md#update: t = 0 is SGD, t → ∞ is NGD);
   ``"warm"`` — V0 = the device's state when it is reprogrammed (the previous estimate, possibly
-  evolved further during the delay).
+  evolved further during the delay; Algorithm 1 warm-starts).
+
+Read-out averaging (``readout_samples`` = n_s > 1; the paper averages read-out samples, Sec. 4 —
+paraphrase): g̃ is the mean of n_s device states taken at equal spacing over the second half of the
+run, at t/2 … t (our reading); the device continues from its state at t.
 
 Delay t_d (our reading of TNGD Fig. 4b, "delay" between the digital and the analog clocks): the
 device is never stopped. While the digital side computes ∇ℓ_k, J_f, H_L at θ_k, the device keeps
@@ -34,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METHODS = ("adam", "ngd", "tngd")
+METHODS = ("adam", "ngd", "tngd", "tngd_adam")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class RunConfig:
         n_iter: iterations. batch: b. lr: η for NGD/TNGD. adam_lr: Adam's step.
         lam: damping λ. t_tau: analog time per iteration in τ0. delay_tau: t_d in τ0.
         kappa0: device noise (problem units²; TNGD Eq. 15). start: ``grad`` or ``warm``.
+        readout_samples: states averaged into g̃ (module docstring).
         seed: model init, batch order and device noise (separate SeedSequence streams).
         eval_every: full-train-set loss every this many iterations.
         label: legend text.
@@ -66,6 +73,7 @@ class RunConfig:
     eval_every: int = 10
     label: str = ""
     ngd_solver: str = "dense"
+    readout_samples: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -80,6 +88,8 @@ class RunConfig:
         for name in ("t_tau", "delay_tau", "kappa0"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be ≥ 0")
+        if not (isinstance(self.readout_samples, int) and self.readout_samples >= 1):
+            raise ValueError("readout_samples must be an integer ≥ 1")
         if self.delay_tau > 0 and self.start != "warm":
             raise ValueError("a delay keeps the device running across iterations: use start='warm'")
 
@@ -91,9 +101,10 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
     """Run one configuration; returns a JSON-ready history.
 
     Args:
-        cfg: the run. data: :class:`.model.Digits`. sizes: MLP layer widths.
+        cfg: the run. data: :class:`.model.Digits`. sizes: MLP layer widths, or an architecture
+            with ``init_model(seed)`` (:func:`.model.make_model`).
         device: TNGD device (default :class:`.device.KrylovTwin` with ``cfg.kappa0``: the ideal
-            board, exact OU by Lanczos).
+            board, exact OU by Lanczos; noise samples to 1e-6 relative).
         timing: :class:`thermotwin.timing.TimingModel` for the modelled terms (default: paper's).
         on_system: optional ``callback(k, CurvatureSystem)`` before NGD/TNGD step k (0-based).
 
@@ -105,20 +116,20 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
     """
     from ..timing import TimingModel
     from .device import KrylovTwin
-    from .model import MLP, full_loss, require_torch
+    from .model import full_loss, make_model, require_torch
 
     torch = require_torch()
     timing = timing or TimingModel()
     init_ss, batch_ss, noise_ss = np.random.SeedSequence(cfg.seed).spawn(3)
-    model = MLP.init(sizes, seed=int(init_ss.generate_state(1)[0]))
+    model = make_model(sizes, seed=int(init_ss.generate_state(1)[0]))
     batch_rng = np.random.default_rng(batch_ss)
     noise_rng = np.random.default_rng(noise_ss)
-    if device is None and cfg.method == "tngd":
-        device = KrylovTwin(kappa0=cfg.kappa0)
+    if device is None and cfg.method in ("tngd", "tngd_adam"):
+        device = KrylovTwin(kappa0=cfg.kappa0, noise_tol=1e-6)
     xtr, ytr, xte, yte = (torch.tensor(a) for a in (data.x_train, data.y_train, data.x_test, data.y_test))
     theta = model.theta.clone()
     opt = None
-    if cfg.method == "adam":
+    if cfg.method in ("adam", "tngd_adam"):
         theta.requires_grad_(True)
         opt = torch.optim.Adam([theta], lr=cfg.adam_lr)
     transfer = timing.breakdown(model.n_params, cfg.batch, model.d_out, cfg.t_tau)
@@ -142,7 +153,11 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
             modelled = digital
         else:
             step, loss, digital, modelled = _second_order_step(k, cfg, model, theta, xb, yb, loop, hist)
-            theta = theta - cfg.lr * torch.from_numpy(np.ascontiguousarray(step))
+            if cfg.method == "tngd_adam":          # g̃ handed to Adam in place of ∇ℓ (in place on theta)
+                theta.grad = torch.from_numpy(np.ascontiguousarray(step))
+                opt.step()
+            else:
+                theta = theta - cfg.lr * torch.from_numpy(np.ascontiguousarray(step))
         for key, v in (("iter", k + 1), ("loss", loss), ("digital_s", digital), ("modelled_s", modelled)):
             hist[key].append(v)
         if not math.isfinite(loss) or not torch.all(torch.isfinite(theta)):
@@ -151,6 +166,7 @@ def train(cfg: RunConfig, data, sizes=(64, 8, 10), device=None, timing=None, on_
         if (k + 1) % cfg.eval_every == 0 or k + 1 == cfg.n_iter:
             evaluate(k + 1)
     hist["final_train_loss"] = hist["train_loss"][-1]
+    hist["eval_modelled_s"] = [float(np.sum(hist["modelled_s"][:k])) for k in hist["eval_iter"]]
     hist["final_test_acc"] = hist["test_acc"][-1]
     hist["median_digital_s"] = float(np.median(hist["digital_s"]))
     hist["median_modelled_s"] = float(np.median(hist["modelled_s"]))
@@ -197,7 +213,7 @@ def _second_order_step(k: int, cfg: RunConfig, model, theta, xb, yb, loop: dict,
     if cfg.delay_tau > 0 and loop["prev_system"] is not None and loop["state"] is not None:
         loop["state"] = device.run(loop["prev_system"], loop["state"], cfg.delay_tau, rng)
     x0 = cb.grad if (cfg.start == "grad" or loop["state"] is None) else loop["state"]
-    step = loop["state"] = device.run(system, x0, cfg.t_tau, rng)
+    step, loop["state"] = _read_out(device, system, x0, cfg.t_tau, cfg.readout_samples, rng)
     loop["prev_system"] = system
     if (k + 1) % cfg.eval_every == 0:
         ng = system.solve()
@@ -217,3 +233,18 @@ def _ngd_direction(system, cb, cfg: RunConfig):
         step = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, check_finite=False),
                                       cb.grad, check_finite=False)
     return step, time.perf_counter() - t1
+
+
+def _read_out(device, system, x0, t_tau: float, n_samples: int, rng):
+    """(g̃, device state at t): one read-out at t, or the mean of ``n_samples`` states at equal
+    spacing over [t/2, t] (module docstring)."""
+    if n_samples == 1 or t_tau == 0:
+        state = device.run(system, x0, t_tau, rng)
+        return state, state
+    state = device.run(system, x0, 0.5 * t_tau, rng)
+    acc = state.copy()
+    dt = 0.5 * t_tau / (n_samples - 1)
+    for _ in range(n_samples - 1):
+        state = device.run(system, state, dt, rng)
+        acc += state
+    return acc / n_samples, state
