@@ -124,6 +124,18 @@ def test_kernel_equals_numpy_recursion_on_the_same_forcing(d, n_traj):
     np.testing.assert_allclose(got, want, rtol=0, atol=RTOL * np.abs(want).max())
 
 
+def test_fill_draws_the_netlist_stream_chunk_by_chunk():
+    """ChunkedNormals.fill (the kernel wrapper's draw) gives bitwise the numbers zoh_normals gives."""
+    from thermotwin.solver.noise import ChunkedNormals, zoh_normals
+
+    full = zoh_normals(11, 37, 4, n_traj=3)
+    cn = ChunkedNormals(11, 37, 4, n_traj=3)
+    parts = [cn.fill(np.empty((3, k, 4))).copy() for k in (5, 1, 20, 11)]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), full)
+    with pytest.raises(ValueError, match="rows left"):
+        cn.fill(np.empty((3, 1, 4)))
+
+
 def _write() -> None:  # pragma: no cover - regeneration helper
     arrays = {}
     for name, (p, spec, cfg) in cases().items():

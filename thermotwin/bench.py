@@ -9,7 +9,6 @@ to the twin. The machine is shared and noisy, so only ratios measured within one
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np

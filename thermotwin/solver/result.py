@@ -79,8 +79,7 @@ class SimResult:
     def x_mean(self) -> np.ndarray:
         """Time average over the window, trapezoidal on the uniform grid."""
         seg = self.states[self.window]
-        # Σ ½(y_k + y_{k+1}) / (n − 1) without the (n − 1, d) temporaries
-        return (seg.sum(axis=0) - 0.5 * (seg[0] + seg[-1])) / (len(seg) - 1)
+        return 0.5 * (seg[:-1] + seg[1:]).mean(axis=0)
 
     def _rel(self, x: np.ndarray) -> np.ndarray:
         return np.linalg.norm(x - self.x_exact, axis=-1) / np.linalg.norm(self.x_exact)
