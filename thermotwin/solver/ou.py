@@ -22,7 +22,8 @@ from contextlib import contextmanager
 import numpy as np
 import scipy.linalg
 
-from ..circuit.design import Mapping, Realised, adc_readout, design, realised_matrix
+from ..circuit.board import realise
+from ..circuit.design import Mapping, Realised, adc_readout, realised_matrix
 from ..circuit.spec import HardwareSpec
 from ..core.problem import Problem
 from ..core.config import SimConfig, initial_state, resolve_grid
@@ -265,7 +266,7 @@ def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: M
     from . import circuit_field as cf
 
     t0 = time.perf_counter()
-    values = design(problem, spec, mapping)
+    values = realise(problem, spec, mapping).components
     grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
     v0 = initial_state(problem, config) * values.b_scale
     q = 2.0 * spec.kappa0_v2 / values.nominal_tau_s

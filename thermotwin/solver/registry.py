@@ -48,6 +48,7 @@ class Backend:
         ensemble_forms: forms whose ensembles (K boards) it runs.
         gbw_models: ``Mapping.gbw_model`` values it accepts.
         description: one line for help texts.
+        external: runs an external simulator (SPICE): a sweep recycles its worker processes.
     """
 
     name: str
@@ -57,6 +58,7 @@ class Backend:
     ensemble_forms: tuple[str, ...]
     gbw_models: tuple[str, ...]
     description: str
+    external: bool = False
 
     def run(self, problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping) -> SimResult:
         raise NotImplementedError
@@ -97,9 +99,10 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     TwinBackend("twin-em", ("dense",), {"dense": NOISE_KINDS}, True, ("dense",), ("refuse",),
                 "digital twin by the exponential-Euler circuit kernel (dense)"),
     SpiceBackend("ngspice", ("dense", "factored"), {"dense": _SPICE_NOISE, "factored": _SPICE_NOISE}, False,
-                 ("dense",), ("refuse",), "ngspice -b subprocess on the netlist"),
+                 ("dense",), ("refuse",), "ngspice -b subprocess on the netlist", external=True),
     SpiceBackend("pyspice", ("dense", "factored"), {"dense": _SPICE_NOISE, "factored": _SPICE_NOISE}, False,
-                 ("dense",), ("refuse",), "ngspice shared library through PySpice, on the same netlist"),
+                 ("dense",), ("refuse",), "ngspice shared library through PySpice, on the same netlist",
+                 external=True),
 )}
 
 

@@ -48,6 +48,7 @@ from ..core.fingerprint import json_digest
 from ..errors import InputError
 from ..core.problem import Problem
 from ..core.config import SimConfig
+from ..solver.registry import BACKENDS as BACKEND_OBJECTS
 from ..solver.registry import backend_names
 from ..units import parse_quantity, parse_time
 from .matrices import FAMILIES, generated_problem
@@ -373,7 +374,7 @@ class SweepPlan:
             for k in ("t_end", "dt_out", "noise_step", "settle"):
                 if sim[k] is not None:
                     parse_time(sim[k], 1.0)
-            if sim["noise"] == "white" and self.backend in ("ngspice", "pyspice"):
+            if sim["noise"] not in BACKEND_OBJECTS[self.backend].noise["dense"]:
                 raise ValueError(f"noise = \"white\" is exact OU noise, which SPICE cannot make; use trrandom, "
                                  f"trnoise or pwl with backend {self.backend}")
             root = values.get("seed", self.seed)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..solver.registry import BACKENDS
 from .plan import MAX_RUNS, SweepPlan
 from .store import SweepStore
 from .tasks import batched_ok, failed_rows, make_task, run_task
@@ -220,7 +221,7 @@ def _execute(plan: SweepPlan, store, tasks, info: dict, done: dict, columns, n_n
     t_run = time.perf_counter()
     try:
         run_all(tasks, run_task, on_done, on_fail, workers=workers, scheduler=scheduler,
-                recycle=plan.backend in ("ngspice", "pyspice"))
+                recycle=BACKENDS[plan.backend].external)
     finally:
         if bar is not None:
             bar.close()
