@@ -131,6 +131,7 @@ def test_fill_draws_the_netlist_stream_chunk_by_chunk():
     full = zoh_normals(11, 37, 4, n_traj=3)
     cn = ChunkedNormals(11, 37, 4, n_traj=3)
     parts = [cn.fill(np.empty((3, k, 4))).copy() for k in (5, 1, 20, 11)]
+    # exact: the same generator draws the same values; chunking only splits them (no arithmetic)
     np.testing.assert_array_equal(np.concatenate(parts, axis=1), full)
     with pytest.raises(ValueError, match="rows left"):
         cn.fill(np.empty((3, 1, 4)))
