@@ -138,10 +138,11 @@ def _add_y_gain(p: argparse.ArgumentParser) -> None:
 
 def cmd_netlist(args) -> int:
     from .circuit.netlist import PROBE_FILE, render_netlist
-    from .io import atomic_write_text
+    from .io import atomic_write_text, check_output_not_input, shell_quote_path
     from .problem import safe_name
 
     out = Path(args.output)
+    check_output_not_input(out, [args.matrix, args.rhs, args.spec])
     data_name = PROBE_FILE if args.probe else safe_name(out.stem, "thermotwin") + ".data"
     what = "drift probe" if args.probe else "transient"
     if args.factored or _is_npz(args.matrix):
@@ -171,7 +172,7 @@ def cmd_netlist(args) -> int:
         text = render_netlist(problem, spec, config, output_file=data_name, probe=args.probe)
         desc = f"{problem.d} integrators"
     atomic_write_text(out, text)
-    print(f"wrote {out} ({what}, {desc}; run it with: ngspice -b {out})", file=sys.stderr)
+    print(f"wrote {shell_quote_path(out)} ({what}, {desc}; run it with: ngspice -b {shell_quote_path(out)})", file=sys.stderr)
     return 0
 
 
@@ -222,10 +223,11 @@ def cmd_simulate(args) -> int:
 
 
 def _emit_simulation(args, res, summary) -> int:
-    from .io import atomic_write_json, atomic_write_text
+    from .io import atomic_write_json, atomic_write_text, check_output_not_input
 
     if args.out:
         out = Path(args.out)
+        check_output_not_input([out / "trace.csv", out / "summary.json"], [args.matrix, args.rhs, args.spec, args.calib])
         atomic_write_text(out / "trace.csv", res.trace_csv())
         atomic_write_json(out / "summary.json", summary)
     if args.json:
@@ -363,6 +365,9 @@ def cmd_calibrate(args) -> int:
     from .io import atomic_write_text
     from .units import parse_time
 
+    from .io import check_output_not_input
+
+    check_output_not_input(args.output, [args.trace, args.matrix, args.rhs, args.spec])
     trace = read_trace(args.trace, args.nodes)
     tau, tau_source, nominal = None, "", None
     if args.matrix or args.spec:
@@ -413,6 +418,10 @@ def cmd_predict(args) -> int:
     from .io import atomic_write_text
     from .units import parse_time
 
+    if args.out:
+        from .io import check_output_not_input
+
+        check_output_not_input(Path(args.out) / "prediction.csv", [args.calib])
     cal = Calibration.load(args.calib)
     t_end = parse_time(args.t_end, cal.tau_s) if args.t_end else 20 * math.log(1e3) / cal.lambda_min_per_s
     pred, _ = predict_from_calibration(cal, t_end)
