@@ -199,3 +199,68 @@ def test_ngspice_error_line_keeps_its_continuation():
 
     log = "Circuit: x\nError on line 22 or its substitute:\n  r1 a b foo\nother\n"
     assert error_lines(log) == ["Error on line 22 or its substitute: r1 a b foo"]
+
+
+# -- point 3: SPICE seeds ------------------------------------------------------------------------
+
+def test_spice_seed_map():
+    from thermotwin.circuit.spice_codes import SPICE_SEED_MAX, spice_seed
+
+    assert spice_seed(7) == 7 and spice_seed(SPICE_SEED_MAX) == SPICE_SEED_MAX
+    for s in (0, 2**31, 2**32 + 7, 2**63 - 1, 2**64, 2**64 + 1):
+        v = spice_seed(s)
+        assert 1 <= v <= SPICE_SEED_MAX and v == spice_seed(s)
+    assert spice_seed(2**32 + 7) != 7          # ngspice itself would wrap it to 7
+    assert len({spice_seed(s) for s in range(2**31, 2**31 + 200)}) == 200
+    for bad in (-1, True, 1.5, "3"):
+        with pytest.raises(ValueError):
+            spice_seed(bad)
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("seed", [0, 2147483648])
+def test_trrandom_repeats_for_seeds_ngspice_would_skip(tmp_path, capsys, a4, seed):
+    """ngspice skips `.options seed=0` and seeds ≥ 2³¹ and falls back to the clock; mapped, they repeat."""
+    argv = ["simulate", a4, "--backend", "ngspice", "--noise", "trrandom", "--seed", seed, "--t-end", "10tau",
+            "--kappa0", "1e-3", "--json"]
+    import json
+
+    results = []
+    for _ in range(2):
+        code, out, _ = run(argv, capsys)
+        assert code == 0
+        results.append(json.loads(out)["rel_error"])
+    assert results[0] == results[1]        # same SPICE seed, same TRRANDOM samples, same binary
+
+
+SEED_SWEEP = """
+matrix = "builtin"
+backend = "{backend}"
+noise = "trrandom"
+t_end = "10tau"
+boards = 2
+[spec]
+kappa0_v2 = 1e-3
+[grid]
+r_tolerance = [0.0, 0.01]
+"""
+
+
+@pytest.mark.parametrize("backend", [pytest.param("ngspice", marks=pytest.mark.ngspice),
+                                     pytest.param("pyspice", marks=pytest.mark.pyspice)])
+def test_identical_spice_sweeps_give_identical_tables(tmp_path, capsys, backend):
+    """Sweep seeds are 63-bit; before the map ngspice clock-seeded them and two runs differed."""
+    import csv
+
+    f = tmp_path / "s.toml"
+    f.write_text(SEED_SWEEP.format(backend=backend))
+    tables = []
+    for out in ("a", "b"):
+        code, _, err = run(["sweep", f, "--out", tmp_path / out, "--workers", "1", "--no-plots"], capsys)
+        assert code == 0, err
+        with open(tmp_path / out / "results.csv", newline="") as fh:
+            rows = [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(fh)]
+        tables.append(rows)
+    assert len(tables[0]) == 4 and {r["status"] for r in tables[0]} == {"ok"}
+    assert max(int(r["seed"]) for r in tables[0]) > 2**31       # the seeds the map exists for
+    assert tables[0] == tables[1]
