@@ -12,6 +12,8 @@ import math
 import sys
 from pathlib import Path
 
+from .io import json_text
+
 #: Modules that add subcommands (see build_parser).
 EXTRA_COMMAND_MODULES = (".sweep", ".timing", ".factored")
 
@@ -36,6 +38,8 @@ def _add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--v0", default="zero", choices=["zero", "rhs"], help="initial state (default zero)")
     p.add_argument("--settle", help="start of the averaging window (default: settling time to 1e-3)")
     p.add_argument("--timeout", type=float, default=600.0, help="SPICE wall-clock limit in seconds")
+    p.add_argument("--yes", action="store_true", help="run beyond the default budget (memory, steps, PWL points, "
+                   "rows; see README 'Limits and safety'); the machine's available memory is never exceeded")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override one spec field, e.g. --set opamp.gain=1e4 --set resistor_bits=null (repeatable)")
 
@@ -179,10 +183,16 @@ def cmd_netlist(args) -> int:
 def cmd_simulate(args) -> int:
     from .io import atomic_write_json, atomic_write_text
     from .solver.registry import simulate
+    from .units import check_number
 
+    check_number(args.ensemble, "--ensemble", lo=1, integer=True)
     if args.calib:
         if args.backend != "twin":
             raise ValueError("--calib runs the fitted model, which only the twin backend can do; use --backend twin")
+        given = [o for o, v in (("a matrix", args.matrix), ("--rhs", args.rhs), ("--spec", args.spec), ("--set", args.set),
+                                ("--r0", args.r0), ("--c", args.c), ("--kappa0", args.kappa0)) if v]
+        if given:
+            raise ValueError(f"--calib runs the fitted model, which fixes the matrix and the board; drop {given[0]}")
         from .calibration.fit import Calibration
         from .solver.config import SimConfig
         from .solver.ou import run_twin_calibrated
@@ -201,18 +211,15 @@ def cmd_simulate(args) -> int:
         return _emit_simulation(args, res, summary)
     problem, spec, config = _problem_spec_config(args)
     if args.ensemble > 1:
-        import numpy as np
-
         from .solver.registry import simulate_ensemble
 
         members, x_avg = simulate_ensemble(problem, spec, config, args.ensemble, backend=args.backend)
         res = members[0]
         summary = res.summary()
-        x = problem.x_exact
         summary.update(
             ensemble=args.ensemble,
             x_mean=x_avg.tolist(),
-            rel_error=float(np.linalg.norm(x_avg - x) / np.linalg.norm(x)),
+            rel_error=float(res._rel(x_avg)),
             rel_error_members=[m.rel_error for m in members],
             wall_s=float(sum(m.wall_s for m in members)),
         )
@@ -224,19 +231,23 @@ def cmd_simulate(args) -> int:
 
 def _emit_simulation(args, res, summary) -> int:
     from .io import atomic_write_json, atomic_write_text, check_output_not_input
+    from .solver.result import check_finite_summary
 
+    check_finite_summary(summary)
     if args.out:
         out = Path(args.out)
         check_output_not_input([out / "trace.csv", out / "summary.json"], [args.matrix, args.rhs, args.spec, args.calib])
         atomic_write_text(out / "trace.csv", res.trace_csv())
         atomic_write_json(out / "summary.json", summary)
     if args.json:
-        print(json.dumps(summary))
+        print(json_text(summary))
     else:
         w = summary["average_window_s"]
         print(f"{res.backend}: d={res.d} τ={res.tau_s:g} s t_end={res.t_end_s:g} s ({res.t_end_s / res.tau_s:.1f} τ) "
               f"wall={res.wall_s:.3g} s\n  rel_error of the time average over [{w[0]:.3g}, {w[1]:.3g}] s: "
-              f"{summary['rel_error']:.4g}" + (f" (ensemble of {args.ensemble} boards)" if summary.get("ensemble") else ""))
+              + (f"{summary['rel_error']:.4g}" if summary['rel_error'] is not None
+                 else f"undefined (b = 0); absolute error {summary['abs_error']:.4g}")
+              + (f" (ensemble of {args.ensemble} boards)" if summary.get("ensemble") else ""))
     return 0
 
 
@@ -252,7 +263,7 @@ def cmd_report(args) -> int:
             raise ValueError("report --calib needs --trace HELDOUT (a run the calibration did not see)")
         s = make_calibrated_report(Calibration.load(args.calib), read_trace(args.trace, args.nodes), args.out)
         if args.json:
-            print(json.dumps(s))
+            print(json_text(s))
         else:
             print(f"held-out running error at the end: measured {s['final_measured']:.4g}, predicted "
                   f"{s['final_predicted']:.4g} (floor {s['floor']:.3g}); measured/predicted over the second half of "
@@ -264,7 +275,7 @@ def cmd_report(args) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     summary = make_report(problem, spec, config, args.out, backends=backends)
     if args.json:
-        print(json.dumps(summary))
+        print(json_text(summary))
     else:
         print((Path(args.out) / "summary.txt").read_text(), end="")
         print(f"  report written to {args.out}/")
@@ -287,7 +298,7 @@ def cmd_bench(args) -> int:
     result = run_bench(dims=dims, t_end=args.t_end, big=args.big, seed=args.seed, progress=not args.json,
                        saturating=args.saturating, spec=spec)
     if args.json:
-        print(json.dumps(result))
+        print(json_text(result))
     return 0
 
 
@@ -300,6 +311,9 @@ def cmd_realise(args) -> int:
         from .factored import realise_npz
 
         return realise_npz(args)
+    from .units import check_number
+
+    check_number(args.ensemble, "--ensemble", lo=1, integer=True)
     problem, spec, _ = _problem_spec_config(args)
     values = design(problem, spec)
     real = realised_matrix(values, spec)
@@ -332,7 +346,7 @@ def cmd_realise(args) -> int:
         "b_eff": real.b_eff.tolist(),
     }
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
     else:
         print(f"realised d={out['d']} τ={out['tau_s']:g} s (effective {out['tau_eff_s']:g} s) scale s={out['scale']:g} "
               f"b_scale={out['b_scale']:g}\n  ‖A_eff − A‖_F/‖A‖_F = {out['a_rel_frobenius']:.3g}; dropped "
@@ -353,7 +367,7 @@ def cmd_validate(args) -> int:
         atomic_write_json(Path(args.out) / "validate.json", rows)
         atomic_write_text(Path(args.out) / "validate.md", table_markdown(rows))
     if args.json:
-        print(json.dumps(rows))
+        print(json_text(rows))
     return 0 if all(r["ok"] for r in rows) else 1
 
 
@@ -416,8 +430,10 @@ def cmd_predict(args) -> int:
     from .calibration.fit import Calibration
     from .calibration.predict import predict_from_calibration, time_to_tolerance
     from .io import atomic_write_text
-    from .units import parse_time
+    from .units import check_number, parse_time
 
+    check_number(args.tol, "--tol", lo=0, lo_open=True)
+    check_number(args.prob, "--prob", 0, 1, lo_open=True, hi_open=True)
     if args.out:
         from .io import check_output_not_input
 
@@ -442,7 +458,7 @@ def cmd_predict(args) -> int:
                    header="time_s,window_s,rel_error_rms,bias,noise", fmt="%.8e")
         atomic_write_text(Path(args.out) / "prediction.csv", buf.getvalue())
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
     else:
         print(f"predicted rms relative error of the running average (after settling {pred.settle_s:.3g} s):")
         for frac in (0.01, 0.1, 0.3, 1.0):
@@ -542,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dt", help="sampling interval for the fit (default: the trace's step); seconds or τ")
     p.add_argument("--skip", help="leading time to drop")
     p.add_argument("-o", "--output", required=True, help="calibration JSON to write")
+    p.add_argument("--yes", action="store_true", help="resample beyond the default budget (never beyond the "
+                   "machine's available memory)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 
@@ -585,8 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .errors import SimulationError, ThermotwinError
 
+    from .budget import set_lifted
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_lifted(getattr(args, "yes", False))
     try:
         return args.func(args)
     except SimulationError as exc:

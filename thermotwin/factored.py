@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from .io import json_text
+
 
 def _spec_and_config(args):
     """HardwareSpec and SimConfig from the simulate options (the same rules as dense problems)."""
@@ -127,7 +129,7 @@ def realise_npz(args) -> int:
         x = problem.x_exact
         out["error_floor"] = float(np.linalg.norm(x_fixed - x) / np.linalg.norm(x))
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
     else:
         floor = "n/a (N too large to assemble)" if out["error_floor"] is None else f"{out['error_floor']:.3g}"
         print(f"realised factored board N={problem.N} r={problem.r} ({out['programmable_resistors']:,} programmable "
@@ -189,7 +191,7 @@ def cmd_factored_bench(args) -> int:
            "wall_s": res.wall_s, "build_s": t_build, "peak_rss_bytes": peak, "path": res.stats.get("path"),
            "rel_error": res.rel_error}
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
     else:
         print(f"factored twin N={p.N} r={p.r} {out['t_end_tau']:.0f}τ, {out['output_rows']} rows, "
               f"path {out['path']}: wall {res.wall_s:.3g} s (problem built in {t_build:.3g} s), "

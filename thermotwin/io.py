@@ -258,8 +258,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:
-    """Atomic JSON write, indented, with a trailing newline."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Atomic JSON write (:func:`json_text`: NaN/Inf become null + status), indented, trailing newline."""
+    return atomic_write_text(path, json_text(obj, indent=2) + "\n")
 
 
 def shell_quote_path(path) -> str:
@@ -267,3 +267,49 @@ def shell_quote_path(path) -> str:
     import shlex
 
     return "standard output" if str(path) == STDOUT_PATH else shlex.quote(str(path))
+
+
+# -- JSON that is always JSON ------------------------------------------------------------------------
+
+#: Key added to a JSON object whose values held NaN or ±Inf: {dotted path: "nan" | "inf" | "-inf"}.
+NONFINITE_KEY = "nonfinite"
+
+
+def json_safe(obj, path: str = "", found: dict | None = None):
+    """A copy of ``obj`` in which every NaN/±Inf float (numpy scalars and arrays included) is None.
+
+    ``found`` (if given) collects ``{dotted path: "nan" | "inf" | "-inf"}`` of what was replaced.
+    numpy arrays become lists, numpy scalars Python numbers, tuples lists.
+    """
+    import math
+
+    if isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    elif isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        if found is not None:
+            found[path or "."] = "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v, f"{path}.{k}" if path else str(k), found) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, f"{path}[{i}]", found) for i, v in enumerate(obj)]
+    return obj
+
+
+def json_text(obj, indent: int | None = None) -> str:
+    """JSON text of a result that is always valid JSON (``allow_nan=False``).
+
+    A value that does not exist as a number (NaN, ±Inf) is written as ``null``; when ``obj`` is an
+    object, the key :data:`NONFINITE_KEY` then says which fields and what they were (the status of
+    each null), e.g. ``"nonfinite": {"time_to_tol_s": "inf"}``. The one JSON writer of every
+    ``--json`` print and every ``*.json`` result file.
+    """
+    found: dict = {}
+    safe = json_safe(obj, "", found)
+    if found and isinstance(safe, dict):
+        safe[NONFINITE_KEY] = {**(safe.get(NONFINITE_KEY) or {}), **found}
+    return json.dumps(safe, indent=indent, allow_nan=False)

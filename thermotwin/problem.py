@@ -20,6 +20,20 @@ def safe_name(text: str, default: str = "problem") -> str:
     return cleaned or default
 
 
+#: Largest and smallest max-abs entry of A (and of a non-zero b) that is accepted: beyond these
+#: squares and norms overflow or underflow float64 (1e±154) and every error norm is inf or nan.
+MAX_ABS = 1e100
+MIN_ABS = 1e-100
+
+
+def check_magnitude(A: np.ndarray, what: str = "matrix") -> None:
+    """Refuse (InputError) a matrix whose largest entry is outside [MIN_ABS, MAX_ABS]."""
+    top = float(np.abs(A).max()) if A.size else 0.0
+    if not MIN_ABS <= top <= MAX_ABS:
+        raise InputError(f"{what} entries reach {top:.3g}, outside [{MIN_ABS:g}, {MAX_ABS:g}] where the arithmetic "
+                         "keeps its digits; rescale A and b by the same power of ten (x is unchanged)")
+
+
 @dataclass(frozen=True)
 class Problem:
     """A x = b with A (d×d, real, every eigenvalue with positive real part) and b (d,).
@@ -56,7 +70,15 @@ class Problem:
             raise InputError(f"right-hand side has {b.size} entries but the matrix is {d}×{d}; give {d}")
         if not np.all(np.isfinite(b)):
             raise InputError("right-hand side has non-finite entries (NaN or inf); replace them")
-        eig = np.linalg.eigvals(A)
+        check_magnitude(A, "matrix")
+        if np.any(b) and not MIN_ABS <= np.abs(b).max() <= MAX_ABS:
+            raise InputError(f"right-hand side entries reach {np.abs(b).max():.3g}, outside [{MIN_ABS:g}, {MAX_ABS:g}] "
+                             "where the arithmetic keeps its digits; rescale b (x scales with it)")
+        try:
+            eig = np.linalg.eigvals(A)
+        except np.linalg.LinAlgError as exc:
+            raise InputError(f"the eigenvalues of the matrix cannot be computed ({exc}); check for "
+                             "a badly scaled or near-defective matrix") from None
         worst = float(np.min(eig.real))
         if worst <= 0:
             raise UnstableMatrixError(
@@ -98,7 +120,11 @@ class Problem:
     @property
     def x_exact(self) -> np.ndarray:
         """x* = A⁻¹b by a direct solve (the oracle)."""
-        return np.linalg.solve(self.A, self.b)
+        try:
+            return np.linalg.solve(self.A, self.b)
+        except np.linalg.LinAlgError:
+            raise InputError("the matrix is numerically singular (the direct solve failed); check its "
+                             "conditioning or add a damping λI") from None
 
     def digest(self) -> str:
         """SHA-256 (first 16 hex digits) of A and b as float64: the netlist header's matrix hash."""

@@ -24,6 +24,8 @@ import math
 import sys
 from dataclasses import asdict, dataclass
 
+from .io import json_text
+
 #: The paper's assumptions (TNGD Sec. 4.1).
 PAPER_BITS = 16
 PAPER_LINK_GBPS = 50.0
@@ -138,7 +140,7 @@ def cmd_timing(args) -> int:
     if digital is not None:
         out["digital_measured"] = digital
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
         return 0
     print(f"TNGD per-iteration timing: N = {out['n_params']}, b·d_z = {out['b_dz']} ({out['batch']}×{out['d_z']}), "
           f"{model.bits} bit over {model.link_gbps:g} Gb/s, τ = {format_si(model.tau_s, 's')}")
@@ -166,7 +168,7 @@ def cmd_validate_timing(args) -> int:
     summary = run_validate_timing(args.out, quick=args.quick, seeds=args.seeds, progress=not args.json,
                                   paper_sizes=args.paper_sizes)
     if args.json:
-        print(json.dumps(summary))
+        print(json_text(summary))
     else:
         for c in summary["claims"]:
             print(f"  [{c['verdict']:>13s}] {c['claim']}")

@@ -82,3 +82,25 @@ def format_si(value: float, unit: str = "") -> str:
         if abs(value) >= scale * 0.9995:
             return f"{value / scale:.4g} {p}{unit}".strip()
     return f"{value:.3g} {unit}".strip()
+
+
+def check_number(value, name: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+                 hi_open: bool = False, integer: bool = False):
+    """Return ``value`` if it is a finite (integer) number in the range, else raise ValueError naming
+    the option: ``check_number(args.prob, "--prob", 0, 1, lo_open=True, hi_open=True)``.
+
+    Booleans are not numbers. ``lo``/``hi`` None: unbounded on that side."""
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        raise ValueError(f"{name} {value!r}: must be {'an integer' if integer else 'a number'}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} {value!r}: must be finite")
+    lo_bad = lo is not None and (value <= lo if lo_open else value < lo)
+    hi_bad = hi is not None and (value >= hi if hi_open else value > hi)
+    if lo_bad or hi_bad:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        rng = (f"in {left}{lo:g}, {hi:g}{right}" if lo is not None and hi is not None
+               else f"{'>' if lo_open else '≥'} {lo:g}" if lo is not None else f"{'<' if hi_open else '≤'} {hi:g}")
+        raise ValueError(f"{name} {value:g}: must be {rng}")
+    return value

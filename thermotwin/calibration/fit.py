@@ -30,6 +30,8 @@ from .traces import Trace, uniform
 
 SETTLE_TOLS = (1e-1, 1e-2, 1e-3)
 CALIB_FORMAT = "thermotwin-calibration/1"
+#: Largest |x*| (V) a calibration may hold: a board's outputs swing volts, a megavolt is an error.
+MAX_FIXED_POINT_V = 1e6
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ class Calibration:
         return self.x_star
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        from ..io import json_text
+
+        return json_text(asdict(self), indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str, source: str = "calibration") -> "Calibration":
@@ -97,6 +101,9 @@ class Calibration:
         if data.get("version") != __version__:
             raise InputError(f"{source}: written by thermotwin {data.get('version')}, this is {__version__}; "
                              "re-run `thermotwin calibrate` on the trace")
+        from ..io import NONFINITE_KEY
+
+        data.pop(NONFINITE_KEY, None)      # the status of null standard errors (json_text)
         names = {f for f in cls.__dataclass_fields__}
         extra = set(data) - names
         if extra:
@@ -105,12 +112,57 @@ class Calibration:
             cal = cls(**data)
         except TypeError as exc:
             raise InputError(f"{source}: incomplete calibration ({exc}); re-run `thermotwin calibrate`") from None
-        M = cal.M
-        if M.shape != (cal.d, cal.d) or cal.D.shape != (cal.d, cal.d) or cal.x_star.shape != (cal.d,):
-            raise InputError(f"{source}: array shapes do not match d = {cal.d}")
-        if not (np.all(np.isfinite(M)) and np.all(np.isfinite(cal.D)) and np.all(np.isfinite(cal.x_star))):
-            raise InputError(f"{source}: non-finite drift, diffusion or fixed point")
-        return cal
+        return cal.validate(source)
+
+    def validate(self, source: str = "calibration") -> "Calibration":
+        """Check what predictions and the calibrated twin rely on; InputError naming the field.
+
+        Types (numbers are not strings or booleans), shapes against d, finiteness, τ > 0, Δt > 0,
+        λ_min > 0, a stable drift (every eigenvalue of M with real part > 0), a positive
+        semi-definite diffusion D, |x*| within :data:`MAX_FIXED_POINT_V`. Returns self.
+        """
+        def number(name, positive=False):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or (positive and v <= 0):
+                raise InputError(f"{source}: {name} = {v!r} must be a finite number{' > 0' if positive else ''}; "
+                                 "re-run `thermotwin calibrate`")
+
+        if isinstance(self.d, bool) or not isinstance(self.d, int) or self.d < 1:
+            raise InputError(f"{source}: d = {self.d!r} must be an integer ≥ 1")
+        for name in ("dt_s", "tau_s", "lambda_min_per_s"):
+            number(name, positive=True)
+        number("kappa0_v2")
+        arrays = {}
+        for name, shape in (("drift_per_s", (self.d, self.d)), ("diffusion_v2_per_s", (self.d, self.d)),
+                            ("fixed_point_v", (self.d,))):
+            try:
+                a = np.asarray(getattr(self, name), dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"{source}: {name} holds non-numbers; re-run `thermotwin calibrate`") from None
+            if a.shape != shape:
+                raise InputError(f"{source}: array shapes do not match d = {self.d} ({name} is {a.shape})")
+            if not np.all(np.isfinite(a)):
+                raise InputError(f"{source}: non-finite drift, diffusion or fixed point ({name})")
+            arrays[name] = a
+        M, D, x = arrays["drift_per_s"], arrays["diffusion_v2_per_s"], arrays["fixed_point_v"]
+        try:
+            ev = np.linalg.eigvals(M)
+        except np.linalg.LinAlgError:
+            raise InputError(f"{source}: the drift's eigenvalues cannot be computed; re-run `thermotwin calibrate`") \
+                from None
+        if np.min(ev.real) <= 0:
+            raise InputError(f"{source}: the drift is unstable (an eigenvalue has real part {np.min(ev.real):.3g} "
+                             "1/s ≤ 0), so no accuracy can be predicted; re-fit on a longer or cleaner trace")
+        Ds = 0.5 * (D + D.T)
+        dmin = float(np.linalg.eigvalsh(Ds).min())
+        if dmin < -1e-9 * max(float(np.abs(Ds).max()), 1e-300):
+            raise InputError(f"{source}: the diffusion has a negative eigenvalue ({dmin:.3g} V²/s); a noise "
+                             "covariance cannot be negative — re-run `thermotwin calibrate`")
+        if np.abs(x).max() > MAX_FIXED_POINT_V:
+            raise InputError(f"{source}: the fixed point reaches {np.abs(x).max():.3g} V, beyond {MAX_FIXED_POINT_V:g} V; "
+                             "no board holds that — re-run `thermotwin calibrate`")
+        return self
 
     @classmethod
     def load(cls, path) -> "Calibration":

@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from .. import __version__
+from ..budget import check_run
 from ..errors import InputError
 from ..problem import safe_name
 from . import opamp
@@ -92,6 +93,8 @@ def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: Facto
     P = board.parts
     tau = board.tau_s
     grid = resolve_grid(problem, config, tau, spec)
+    if not probe:
+        check_run(grid, N, 1, config.noise, spice=True, what="the factored netlist", dense=False)
     op = OpAmpParams.from_spec(spec)
     if probe and op.has_pole:   # DC operating points: the static part of the same macromodel
         op = dataclasses.replace(op, wt=math.inf, wp=math.inf, slew=math.inf)

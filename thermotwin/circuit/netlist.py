@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from .. import __version__
+from ..budget import check_run
 from ..problem import Problem, safe_name
 from . import opamp, spice_codes
 from .opamp import OpAmpParams
@@ -82,6 +83,8 @@ def render_netlist(problem: Problem, spec: HardwareSpec, config, mapping: Mappin
     d = problem.d
     tau = values.nominal_tau_s
     grid = resolve_grid(problem, config, tau, spec)
+    if not probe:
+        check_run(grid, d, 1, config.noise, spice=True, what="the netlist")
     v0 = initial_state(problem, config) * values.b_scale
     out_name = safe_name(output_file, OUTPUT_FILE)
     op = OpAmpParams.from_spec(spec)

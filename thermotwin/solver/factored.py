@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import budget as _budget
 from ..errors import InputError, UnstableMatrixError
 from ..problem import safe_name
 
@@ -50,8 +51,6 @@ from ..problem import safe_name
 H_SYMMETRY_TOL = 1e-10
 #: H is PSD if its smallest eigenvalue ≥ −H_PSD_TOL·max|eig(H)|.
 H_PSD_TOL = 1e-10
-#: Fraction of MemAvailable a run may plan to allocate.
-MEMORY_FRACTION = 0.8
 #: Error model of the diagonal (ETD2) path, measured against the dense expm/Lyapunov solution at
 #: N = 200–300 (λ_max·τ from 4 to 400, max|E|·τ from 2e-3 to 8e-2; tests/test_factored.py): the
 #: noise-free path and the same-noise path are off by ≤ ETD_ERROR_CONST·h²·max|E| times max|V|
@@ -73,30 +72,11 @@ NOISE_CHUNK_BYTES = 128 * 2**20
 
 
 # -- memory --------------------------------------------------------------------------------------
-def mem_available_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo in bytes (None when the file does not exist)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.3g} GB"
-
-
 def check_memory(need_bytes: float, what: str) -> None:
-    """Raise InputError (before allocating) if ``need_bytes`` exceeds MEMORY_FRACTION of MemAvailable."""
-    avail = mem_available_bytes()
-    if avail is None:
-        return
-    if need_bytes > MEMORY_FRACTION * avail:
-        raise InputError(f"{what} needs about {_gb(need_bytes)} of memory but only {_gb(avail)} is available "
-                         f"(MemAvailable); use a smaller problem (N, r) or fewer output rows (--t-end, --dt-out)")
+    """Raise InputError (before allocating) if ``need_bytes`` exceeds MEMORY_FRACTION of what the
+    process can still allocate (:func:`thermotwin.budget.available_bytes`)."""
+    _budget.check_memory(need_bytes, what, "use a smaller problem (N, r) or fewer output rows (--t-end, --dt-out)",
+                         default_budget=False)
 
 
 # -- the problem ---------------------------------------------------------------------------------
