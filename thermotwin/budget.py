@@ -171,6 +171,10 @@ def check_memory(need_bytes: float, what: str, reduce: str = "", default_budget:
 
 
 # -- estimates of the common runs --------------------------------------------------------------------
+#: d×d float64 matrices a dense run holds at its peak (design, realised drift, eigenvectors, expm,
+#: Lyapunov, the exact step's transition and covariance factors): measured, `simulate` on the
+#: d = 5000 identity peaked at 6 GB ≈ 30·8·d² bytes.
+DENSE_WORK_MATRICES = 30
 #: The twin draws its noise in time chunks of at most this many bytes (two buffers of
 #: :func:`thermotwin.solver.ou.simulate_linear`'s 256 MiB chunk).
 TWIN_NOISE_CHUNK_BYTES = 2 * 256 * 2**20
@@ -184,14 +188,14 @@ def run_estimate(grid, d: int, n_traj: int = 1, noise: str = "pwl", spice: bool 
 
     Memory: the output rows (times × d, a few copies: volts, states, ADC read-out) per trajectory,
     the PWL normals (n_noise_steps × d, drawn at once for the netlist) and the dense d×d work of the
-    exact OU path (expm, Lyapunov, ~10 d×d matrices). SPICE runs add the netlist text (2 points per
-    noise step per source) and ngspice's own copy of it.
+    exact OU path (:data:`DENSE_WORK_MATRICES` d×d matrices). SPICE runs add the netlist text (2 points
+    per noise step per source) and ngspice's own copy of it.
     """
     rows = (grid.n_out + 1) * n_traj
     zoh = noise in ("pwl", "trrandom")
     # the twin's exact OU steps once per output row for white/none noise, once per noise step for ZOH
     steps = float(grid.n_noise_steps if (zoh or spice) else grid.n_out) * n_traj
-    mem = 8.0 * rows * d * 4 + (8.0 * 10 * d * d if dense else 0.0)
+    mem = 8.0 * rows * d * 4 + (8.0 * DENSE_WORK_MATRICES * d * d if dense else 0.0)
     points = 0.0
     if spice and noise == "pwl":
         points = 2.0 * grid.n_noise_steps * d

@@ -603,13 +603,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .errors import SimulationError, ThermotwinError
 
-    from .budget import set_lifted
+    from .budget import lifted
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    set_lifted(getattr(args, "yes", False))
     try:
-        return args.func(args)
+        with lifted(getattr(args, "yes", False)):      # --yes: beyond the default budget, for this call
+            return args.func(args)
     except SimulationError as exc:
         print(f"thermotwin: error: {exc}", file=sys.stderr)
         return EXIT_SIM

@@ -20,6 +20,30 @@ from .errors import InputError
 MATRIX_SUFFIXES = (".mtx", ".npy", ".csv", ".txt")
 
 
+def _npy_shape(p: Path) -> tuple:
+    """The shape an .npy header announces (read without loading the data)."""
+    with open(p, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, _ = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    return tuple(int(n) for n in shape)
+
+
+def _check_read_size(p: Path, rows: int, cols: int, entries: int = 0) -> None:
+    """Refuse (budget) a matrix whose dense form — and the d×d work every command does on it — is
+    beyond the machine or the default budget, before reading it."""
+    from .budget import DENSE_WORK_MATRICES, Estimate, check, fmt_bytes
+
+    dense = 8.0 * float(rows) * float(cols)
+    check(Estimate(memory=dense * (DENSE_WORK_MATRICES if rows == cols else 3) + 24.0 * entries),
+          f"reading {p} ({rows}×{cols}, {fmt_bytes(dense)} dense)", "give a smaller matrix (the dense solver holds N×N "
+          "arrays; a factored .npz problem does not)")
+
+
 def _read_array(path: str | os.PathLike) -> np.ndarray:
     p = Path(path)
     if not p.exists():
@@ -31,10 +55,14 @@ def _read_array(path: str | os.PathLike) -> np.ndarray:
         if suffix == ".mtx":
             import scipy.io
 
+            rows, cols, entries = scipy.io.mminfo(str(p))[:3]
+            _check_read_size(p, rows, cols, entries)
             arr = scipy.io.mmread(str(p))
             if hasattr(arr, "toarray"):
                 arr = arr.toarray()
         elif suffix == ".npy":
+            shape = _npy_shape(p)
+            _check_read_size(p, shape[0] if shape else 1, int(np.prod(shape[1:])) if len(shape) > 1 else 1)
             arr = np.load(p, allow_pickle=False)
         elif suffix in (".csv", ".txt"):
             text = p.read_text()

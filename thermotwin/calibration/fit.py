@@ -170,9 +170,12 @@ class Calibration:
 
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_bytes().decode("utf-8-sig")
         except OSError as exc:
             raise InputError(f"{p}: cannot read calibration ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{p}: not a UTF-8 text file, so not a calibration; make one with "
+                             "`thermotwin calibrate`") from None
         return cls.from_json(text, str(p))
 
 

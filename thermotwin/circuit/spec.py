@@ -241,9 +241,12 @@ class HardwareSpec:
 
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_bytes().decode("utf-8-sig")
         except OSError as exc:
             raise ValueError(f"cannot read spec file {p} ({exc.strerror}); check the path") from exc
+        except UnicodeDecodeError:
+            raise ValueError(f"{p}: not a UTF-8 text file, so not a spec; start from `thermotwin spec --template`") \
+                from None
         try:
             return cls.from_json(text)
         except KeyError as exc:
