@@ -23,6 +23,8 @@ import math
 import numpy as np
 import scipy.linalg
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class ErrorPrediction:
@@ -129,13 +131,13 @@ def predict_from_calibration(cal, t_end_s: float, n_points: int = 400, settle_s:
     that reference solution in volts.
     """
     if not (isinstance(t_end_s, (int, float)) and math.isfinite(t_end_s) and t_end_s > 0):
-        raise ValueError(f"--t-end {t_end_s!r}: the horizon must be a finite time > 0")
+        raise InputError(f"--t-end {t_end_s!r}: the horizon must be a finite time > 0")
     M, D, x_b = cal.M, cal.D, cal.x_star
     x_ref = cal.x_reference
     v0 = np.zeros(cal.d) if v0 is None else v0
     lmin = cal.lambda_min_per_s
     if t_end_s * lmin > MAX_HORIZON_RATES:
-        raise ValueError(f"--t-end {t_end_s:g} s is {t_end_s * lmin:.3g}/λ_min (λ_min = {lmin:.3g} 1/s): a {n_points}-point "
+        raise InputError(f"--t-end {t_end_s:g} s is {t_end_s * lmin:.3g}/λ_min (λ_min = {lmin:.3g} 1/s): a {n_points}-point "
                          f"grid that long cannot resolve the settling; give at most {MAX_HORIZON_RATES / lmin:.3g} s "
                          "(bare numbers are seconds; write e.g. 1000tau)")
     if settle_s is None:
@@ -153,9 +155,9 @@ def time_to_tolerance(cal, tol: float, prob: float = 0.9, t_max_s: float | None 
     """Shortest averaging window T (after settling, s) with P(‖x̄_T − x‖ ≤ tol‖x‖) ≥ prob, by Monte
     Carlo over the Gaussian law of x̄_T; ``inf`` if the floor or t_max forbid it."""
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"--tol {tol!r}: the relative tolerance must be a finite number > 0")
+        raise InputError(f"--tol {tol!r}: the relative tolerance must be a finite number > 0")
     if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
-        raise ValueError(f"--prob {prob!r}: the probability must be in (0, 1)")
+        raise InputError(f"--prob {prob!r}: the probability must be in (0, 1)")
     M, D, x_b = cal.M, cal.D, cal.x_star
     x_ref = cal.x_reference
     Sigma = scipy.linalg.solve_continuous_lyapunov(M, D)

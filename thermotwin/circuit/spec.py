@@ -239,20 +239,23 @@ class HardwareSpec:
     def load(cls, path) -> "HardwareSpec":
         from pathlib import Path
 
+        from ..errors import InputError, UnknownKeyError
+
         p = Path(path)
         try:
             text = p.read_bytes().decode("utf-8-sig")
         except OSError as exc:
-            raise ValueError(f"cannot read spec file {p} ({exc.strerror}); check the path") from exc
+            raise InputError(f"cannot read spec file {p} ({exc.strerror}); check the path") from exc
         except UnicodeDecodeError:
-            raise ValueError(f"{p}: not a UTF-8 text file, so not a spec; start from `thermotwin spec --template`") \
+            raise InputError(f"{p}: not a UTF-8 text file, so not a spec; start from `thermotwin spec --template`") \
                 from None
+
         try:
             return cls.from_json(text)
         except KeyError as exc:
-            raise KeyError(f"{p}: {exc.args[0]}") from None
+            raise UnknownKeyError(f"{p}: {exc.args[0] if exc.args else exc}") from None
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{p}: {exc}") from None
+            raise InputError(f"{p}: {exc}") from None
 
     def digest(self) -> str:
         """SHA-256 (16 hex digits) of the canonical JSON: recorded in netlist headers and results."""
