@@ -620,3 +620,55 @@ def test_available_bytes_sees_the_address_space_cap(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])},
                           timeout=60)
     assert proc.stdout.strip() == "1", proc.stderr
+
+
+# -- points 5–7 and the Python API -------------------------------------------------------------------
+
+def test_report_with_no_backends(tmp_path, capsys, a4):
+    refused(tmp_path, capsys, ["report", a4, "--backends", "", "--out", tmp_path / "rep"], "--backends")
+    refused(tmp_path, capsys, ["report", a4, "--backends", " , ", "--out", tmp_path / "rep"], "--backends")
+
+
+def test_report_calib_refuses_a_short_heldout_trace(tmp_path, capsys, calib):
+    t = np.arange(5) * 1e-7
+    p = tmp_path / "short.csv"
+    np.savetxt(p, np.column_stack([t, np.ones((5, 2)) + t[:, None]]), delimiter=",", header="time,v0,v1",
+               comments="")
+    capsys.readouterr()
+    refused(tmp_path, capsys, ["report", "--calib", calib, "--trace", p, "--out", tmp_path / "rep"], "at least")
+
+
+@pytest.mark.parametrize("command", ["validate", "bench"])
+@pytest.mark.parametrize("dims", ["", "4,,4", "abc", "0", "2.5"])
+def test_dims_lists(tmp_path, capsys, command, dims):
+    refused(tmp_path, capsys, [command, "--dims", dims], "--dims")
+
+
+@pytest.mark.parametrize("argv, needle", [(["--big", "-1"], "--big"), (["--saturating", "-2"], "--saturating")])
+def test_bench_refuses_before_running(tmp_path, capsys, argv, needle):
+    refused(tmp_path, capsys, ["bench", "--dims", "4", *argv], needle)
+
+
+def test_validate_timing_zero_seeds(tmp_path, capsys):
+    refused(tmp_path, capsys, ["validate-timing", "--out", tmp_path / "vt", "--quick", "--seeds", "0"], "--seeds")
+
+
+def test_factored_example_needs_npz_name(tmp_path, capsys):
+    refused(tmp_path, capsys, ["factored-example", "-o", tmp_path / "fe.txt"], ".npz")
+
+
+def test_timing_bare_number_is_seconds(capsys):
+    import json
+
+    code, out, _ = run(["timing", "--t-analog", "1e-3", "--json"], capsys)
+    assert code == 0 and json.loads(out)["analog_s"] == pytest.approx(1e-3)
+
+
+def test_api_types_are_checked():
+    import thermotwin as tt
+
+    p = tt.Problem(A4, np.ones(4))
+    with pytest.raises(TypeError, match="spec must be a HardwareSpec.*SimConfig"):
+        tt.simulate(p, tt.SimConfig(), tt.HardwareSpec())
+    with pytest.raises(TypeError, match=r"Problem\(A, b\)"):
+        tt.simulate(A4, tt.HardwareSpec(), tt.SimConfig())

@@ -291,7 +291,11 @@ def cmd_demo(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
-    dims = [int(x) for x in args.dims.split(",") if x.strip()]
+    from .units import check_number, parse_dims
+
+    dims = parse_dims(args.dims)
+    check_number(args.big, "--big", lo=0, integer=True)
+    check_number(args.saturating, "--saturating", lo=0, integer=True)
     from .circuit.spec import HardwareSpec
 
     spec = HardwareSpec.load(args.spec) if args.spec else None
@@ -361,7 +365,9 @@ def cmd_validate(args) -> int:
     from .io import atomic_write_json, atomic_write_text
     from .validate import run_validate, table_markdown
 
-    dims = [int(x) for x in args.dims.split(",") if x.strip()]
+    from .units import parse_dims
+
+    dims = parse_dims(args.dims)
     rows = run_validate(dims=dims, t_end=args.t_end, seed=args.seed, progress=not args.json)
     if args.out:
         atomic_write_json(Path(args.out) / "validate.json", rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -155,6 +156,8 @@ def cmd_factored_example(args) -> int:
 
     if args.n < 1 or args.r < 1:
         raise ValueError("--n and --r must be ≥ 1")
+    if str(args.output) != "-" and Path(args.output).suffix.lower() != ".npz":
+        raise ValueError(f"-o {args.output}: the example is an .npz archive; name it with .npz (e.g. fe.npz)")
     check_memory(8.0 * args.r * args.n * 2, f"a synthetic problem with J {args.r}×{args.n}")
     p = synthetic_factored(args.n, args.r, seed=args.seed, damping=args.damping, scale=args.scale)
     import io

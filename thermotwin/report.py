@@ -14,6 +14,7 @@ import numpy as np
 from .calibration.predict import ErrorPrediction, predict_for
 from .circuit.design import Mapping
 from .circuit.spec import HardwareSpec
+from .errors import InputError
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .problem import Problem
 from .solver.config import SimConfig
@@ -97,9 +98,11 @@ def make_report(problem: Problem, spec: HardwareSpec, config: SimConfig, out_dir
 
     Returns the summary dict written to ``summary.json``.
     """
+    if not backends:
+        raise InputError("--backends is empty; give one or more of twin, twin-em, ngspice, pyspice (e.g. twin,ngspice)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     results = {name: simulate(problem, spec, config, backend=name, mapping=mapping) for name in backends}
+    out.mkdir(parents=True, exist_ok=True)      # only once every run succeeded: a failure leaves no empty folder
     first = next(iter(results.values()))
     tau = first.tau_s
     pred = predict_for(problem, spec, config, mapping)
@@ -164,11 +167,16 @@ def make_calibrated_report(cal, trace, out_dir) -> dict:
     from .calibration.predict import predict_error
     from .calibration.traces import uniform
 
+    from .calibration.fit import min_samples
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     tr = uniform(trace)
     if tr.d != cal.d:
         raise ValueError(f"the held-out trace has {tr.d} node columns, the calibration {cal.d}; select them with --nodes")
+    if len(tr.times) < min_samples(tr.d):
+        raise InputError(f"{trace.source}: {len(tr.times)} samples; a held-out trace needs at least "
+                         f"{min_samples(tr.d)} for d = {tr.d} (as calibrate does) — give a longer trace")
+    out.mkdir(parents=True, exist_ok=True)
     M, D, x_b = cal.M, cal.D, cal.x_star
     x_ref = cal.x_reference
     t = tr.times - tr.times[0]

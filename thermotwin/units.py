@@ -106,3 +106,23 @@ def check_number(value, name: str, lo: float | None = None, hi: float | None = N
                else f"{'>' if lo_open else '≥'} {lo:g}" if lo is not None else f"{'<' if hi_open else '≤'} {hi:g}")
         raise InputError(f"{name} {value:g}: must be {rng}")
     return value
+
+
+def parse_dims(text: str, option: str = "--dims") -> list[int]:
+    """``"4,16,32"`` → [4, 16, 32]: comma-separated whole numbers ≥ 1; an empty list, an empty item
+    (``4,,4``) or a non-number is an InputError naming the option."""
+    items = [x.strip() for x in str(text).split(",")]
+    if not any(items):
+        raise InputError(f"{option} {text!r}: give one or more dimensions, e.g. {option} 4,16,32")
+    out = []
+    for x in items:
+        if not x:
+            raise InputError(f"{option} {text!r}: an empty item; write the dimensions as 4,16,32")
+        try:
+            v = float(x.replace("_", ""))
+        except ValueError:
+            raise InputError(f"{option} {text!r}: {x!r} is not a number; write e.g. 4,16,32") from None
+        if not (math.isfinite(v) and v.is_integer() and v >= 1):
+            raise InputError(f"{option} {text!r}: {x!r} must be a whole number ≥ 1")
+        out.append(int(v))
+    return out

@@ -227,6 +227,11 @@ def whiteness(E: np.ndarray, lags: int = 10) -> dict:
     }
 
 
+def min_samples(d: int) -> int:
+    """Fewest samples a fit (and a held-out comparison) of d nodes accepts: 20 per regressor, plus one."""
+    return 20 * (d + 1) + 1
+
+
 def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, tau_source: str = "",
            nominal=None, n_boot: int = 200, seed: int = 0, skip_s: float = 0.0) -> Calibration:
     """Fit M, x*, D (and κ0 = τ·mean diag(D)/2) to ``trace``.
@@ -244,8 +249,8 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
     keep = tr.times >= tr.times[0] + skip_s
     V = tr.values[keep]
     N, d = V.shape[0] - 1, V.shape[1]
-    if N < 20 * (d + 1):
-        raise InputError(f"{trace.source}: {N + 1} samples for d = {d}; the fit needs at least {20 * (d + 1) + 1} "
+    if N + 1 < min_samples(d):
+        raise InputError(f"{trace.source}: {N + 1} samples for d = {d}; the fit needs at least {min_samples(d)} "
                          "(a longer trace, or a smaller --dt)")
     const = np.flatnonzero(np.ptp(V, axis=0) == 0)
     if const.size:

@@ -45,9 +45,28 @@ BACKENDS: dict[str, Callable[..., SimResult]] = {
 }
 
 
+def check_types(problem, spec, config, mapping=None) -> None:
+    """TypeError saying what was expected when the API is called with the wrong objects (or order):
+    ``simulate(problem, spec, config)`` with a Problem, a HardwareSpec (or None), a SimConfig (or None)."""
+    def name(x):
+        return type(x).__name__
+
+    if not isinstance(problem, Problem):
+        hint = " (build one with thermotwin.Problem(A, b))" if isinstance(problem, np.ndarray) else ""
+        raise TypeError(f"simulate(problem, spec, config): problem must be a thermotwin.Problem, got {name(problem)}"
+                        f"{hint}")
+    if spec is not None and not isinstance(spec, HardwareSpec):
+        raise TypeError(f"simulate(problem, spec, config): spec must be a HardwareSpec or None, got {name(spec)}")
+    if config is not None and not isinstance(config, SimConfig):
+        raise TypeError(f"simulate(problem, spec, config): config must be a SimConfig or None, got {name(config)}")
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise TypeError(f"simulate(..., mapping=): mapping must be a Mapping, got {name(mapping)}")
+
+
 def simulate(problem: Problem, spec: HardwareSpec | None = None, config: SimConfig | None = None,
              backend: str = "twin", mapping: Mapping = Mapping()) -> SimResult:
     """Simulate ``problem`` on ``spec`` with the named backend."""
+    check_types(problem, spec, config, mapping)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     return BACKENDS[backend](problem, spec or HardwareSpec(), config or SimConfig(), mapping)
@@ -62,7 +81,8 @@ def simulate_ensemble(problem: Problem, spec: HardwareSpec, config: SimConfig, k
     """
     import dataclasses
 
-    if not isinstance(k, int) or k < 1:
+    check_types(problem, spec, config, mapping)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"ensemble size {k!r} must be an integer ≥ 1")
     members = []
     for i in range(k):
