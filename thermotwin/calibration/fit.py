@@ -314,7 +314,7 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
     nominal_report = _compare_nominal(M, M_se, x, tau_s, nominal) if nominal is not None else None
     for w in warn:
         warnings.warn(w, RuntimeWarning, stacklevel=2)
-    return Calibration(
+    return Calibration(       # validated here, so calibrate never writes a file predict would refuse
         format=CALIB_FORMAT, version=__version__, source=trace.source, resampled=tr.resampled,
         nodes=list(tr.names), dt_s=step, n_samples=int(N + 1), d=int(d),
         drift_per_s=M.tolist(), drift_se_per_s=M_se.tolist(), fixed_point_v=x.tolist(),
@@ -322,7 +322,7 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
         tau_s=float(tau_s), tau_source=tau_source, kappa0_v2=kappa, kappa0_se_v2=float(np.std(kappa_draws, ddof=1)),
         lambda_min_per_s=lmin, lambda_min_se_per_s=lmin_se, t_settle_s=settle, whiteness=white,
         warnings=warn, nominal=nominal_report,
-    )
+    ).validate(f"{trace.source}: the fit")
 
 
 def _compare_nominal(M, M_se, x, tau_s, nominal) -> dict:
