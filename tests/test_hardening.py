@@ -672,3 +672,14 @@ def test_api_types_are_checked():
         tt.simulate(p, tt.SimConfig(), tt.HardwareSpec())
     with pytest.raises(TypeError, match=r"Problem\(A, b\)"):
         tt.simulate(A4, tt.HardwareSpec(), tt.SimConfig())
+
+
+def test_reused_report_out_drops_old_traces(tmp_path, capsys, a4):
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "trace_ngspice.csv").write_text("old run\n")
+    (out / "notes.txt").write_text("mine\n")
+    code, _, err = run(["report", a4, "--backends", "twin", "--out", out, "--t-end", "20tau"], capsys)
+    assert code == 0, err
+    assert not (out / "trace_ngspice.csv").exists() and (out / "trace_twin.csv").exists()
+    assert (out / "notes.txt").read_text() == "mine\n"

@@ -176,7 +176,8 @@ def cmd_netlist(args) -> int:
         text = render_netlist(problem, spec, config, output_file=data_name, probe=args.probe)
         desc = f"{problem.d} integrators"
     atomic_write_text(out, text)
-    print(f"wrote {shell_quote_path(out)} ({what}, {desc}; run it with: ngspice -b {shell_quote_path(out)})", file=sys.stderr)
+    shown = shell_quote_path(out)
+    print(f"wrote {shown} ({what}, {desc}; run it with: ngspice -b {shown})", file=sys.stderr)
     return 0
 
 
@@ -189,8 +190,8 @@ def cmd_simulate(args) -> int:
     if args.calib:
         if args.backend != "twin":
             raise ValueError("--calib runs the fitted model, which only the twin backend can do; use --backend twin")
-        given = [o for o, v in (("a matrix", args.matrix), ("--rhs", args.rhs), ("--spec", args.spec), ("--set", args.set),
-                                ("--r0", args.r0), ("--c", args.c), ("--kappa0", args.kappa0)) if v]
+        given = [o for o, v in (("a matrix", args.matrix), ("--rhs", args.rhs), ("--spec", args.spec),
+                                ("--set", args.set), ("--r0", args.r0), ("--c", args.c), ("--kappa0", args.kappa0)) if v]
         if given:
             raise ValueError(f"--calib runs the fitted model, which fixes the matrix and the board; drop {given[0]}")
         from .calibration.fit import Calibration
@@ -236,7 +237,8 @@ def _emit_simulation(args, res, summary) -> int:
     check_finite_summary(summary)
     if args.out:
         out = Path(args.out)
-        check_output_not_input([out / "trace.csv", out / "summary.json"], [args.matrix, args.rhs, args.spec, args.calib])
+        check_output_not_input([out / "trace.csv", out / "summary.json"],
+                               [args.matrix, args.rhs, args.spec, args.calib])
         atomic_write_text(out / "trace.csv", res.trace_csv())
         atomic_write_json(out / "summary.json", summary)
     if args.json:
@@ -290,7 +292,6 @@ def cmd_demo(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import run_bench
-
     from .units import check_number, parse_dims
 
     dims = parse_dims(args.dims)
@@ -363,9 +364,8 @@ def cmd_realise(args) -> int:
 
 def cmd_validate(args) -> int:
     from .io import atomic_write_json, atomic_write_text
-    from .validate import run_validate, table_markdown
-
     from .units import parse_dims
+    from .validate import run_validate, table_markdown
 
     dims = parse_dims(args.dims)
     rows = run_validate(dims=dims, t_end=args.t_end, seed=args.seed, progress=not args.json)
@@ -382,10 +382,8 @@ def cmd_calibrate(args) -> int:
 
     from .calibration.fit import fit_ou
     from .calibration.traces import read_trace
-    from .io import atomic_write_text
+    from .io import atomic_write_text, check_output_not_input
     from .units import parse_time
-
-    from .io import check_output_not_input
 
     check_output_not_input(args.output, [args.trace, args.matrix, args.rhs, args.spec])
     trace = read_trace(args.trace, args.nodes)
@@ -607,9 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import SimulationError, ThermotwinError
-
     from .budget import lifted
+    from .errors import SimulationError, ThermotwinError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -92,6 +92,21 @@ def _plot(pred: ErrorPrediction, results: dict[str, SimResult], tau: float, titl
     return buf.getvalue()
 
 
+def remove_stale_traces(out: Path, results) -> list[Path]:
+    """Remove ``trace_<backend>.csv`` files an earlier report left in ``out`` for backends this run did
+    not use, so a reused --out never shows an old trace beside the new summary. Only those names
+    (the files this function's report writes) are touched. Returns what was removed."""
+    from .solver.registry import BACKENDS
+
+    gone = []
+    for name in BACKENDS:
+        p = out / f"trace_{name}.csv"
+        if name not in results and p.is_file() and not p.is_symlink():
+            p.unlink()
+            gone.append(p)
+    return gone
+
+
 def make_report(problem: Problem, spec: HardwareSpec, config: SimConfig, out_dir, backends=("twin", "ngspice"),
                 mapping: Mapping = Mapping()) -> dict:
     """Simulate with each backend (same seed, same noise path), predict, and write the report files.
@@ -114,6 +129,7 @@ def make_report(problem: Problem, spec: HardwareSpec, config: SimConfig, out_dir
     atomic_write_text(out / "report.csv", _csv(pred, results, tau))
     for name, r in results.items():
         atomic_write_text(out / f"trace_{name}.csv", r.trace_csv())
+    remove_stale_traces(out, results)
     summary = {
         "problem": problem.name, "d": problem.d, "tau_s": tau, "kappa0_v2": spec.kappa0_v2,
         "lambda_min": problem.lambda_min, "lambda_max": problem.lambda_max,
