@@ -17,7 +17,7 @@ class InputError(ThermotwinError, ValueError):
 
 
 class UnknownKeyError(InputError, KeyError):
-    """A file or option names a field that does not exist (a KeyError too, as STYLE 12 asks);
+    """A file or option names a field that does not exist (a KeyError too: unknown keys are KeyErrors);
     its message is the plain text, not KeyError's quoted repr."""
 
     __str__ = Exception.__str__

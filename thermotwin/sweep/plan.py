@@ -46,7 +46,7 @@ import numpy as np
 
 from ..circuit.design import Mapping
 from ..circuit.spec import FIELD_DOCS, HardwareSpec
-from ..errors import InputError, UnknownKeyError
+from ..errors import InputError
 from ..problem import Problem
 from ..solver.config import SimConfig
 from ..units import parse_quantity, parse_time
@@ -462,6 +462,8 @@ def load_sweep(path, backend: str | None = None) -> SweepPlan:
     try:
         return SweepPlan.from_dict(data, base_dir=p.resolve().parent, backend=backend)
     except KeyError as exc:
+        from ..errors import UnknownKeyError
+
         raise UnknownKeyError(f"{p}: {exc.args[0] if exc.args else exc}") from None
     except (TypeError, ValueError) as exc:
         raise InputError(f"{p}: {exc}") from None
