@@ -8,6 +8,7 @@ database (nothing written outside tmp dirs).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import tempfile
@@ -30,9 +31,21 @@ extreme = st.floats(allow_nan=False, allow_infinity=False, width=64)
 anything_float = st.floats(width=64)     # NaN and ±Inf too
 
 
+_DIR: list[Path] = []
+_COUNT = itertools.count()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _scratch():
+    """One scratch directory for the module's generated files, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tt-prop-") as d:
+        _DIR[:] = [Path(d)]
+        yield
+    _DIR.clear()
+
+
 def _file(data: bytes | str, suffix: str) -> Path:
-    d = Path(tempfile.mkdtemp(prefix="tt-prop-"))
-    p = d / f"f{suffix}"
+    p = _DIR[0] / f"f{next(_COUNT)}{suffix}"
     p.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8", errors="surrogatepass"))
     return p
 
