@@ -63,7 +63,7 @@ SMALL = """
 matrix = "builtin"
 t_end = "60tau"
 boards = 4
-checkpoints = ["5tau", "30tau", "1e9tau"]
+checkpoints = ["5tau", "30tau"]
 [spec]
 kappa0_v2 = 1e-5
 c_tolerance = 0.01
@@ -176,7 +176,6 @@ def test_batched_rows_reproduce_simulate_path_by_path(tmp_path, capsys):
         w = res.window.start
         assert k > w
         assert float(r["rel_error_at_30tau"]) == pytest.approx(e_run[k - w], rel=RTOL_PATH)
-        assert r["rel_error_at_1e9tau"] == "nan"                  # beyond t_end
         e_inst = res.instantaneous_error()
         k5 = 10
         assert k5 <= w and float(r["rel_error_at_5tau"]) == pytest.approx(e_inst[k5], rel=RTOL_PATH)
@@ -190,7 +189,8 @@ def test_batched_rows_reproduce_simulate_path_by_path(tmp_path, capsys):
 
 
 def test_single_board_path_reproduces_simulate(tmp_path, capsys):
-    text = SMALL.replace('t_end = "60tau"', 't_end = "20tau"\nnoise = "pwl"\nbackend = "twin"')
+    text = (SMALL.replace('t_end = "60tau"', 't_end = "20tau"\nnoise = "pwl"\nbackend = "twin"')
+            .replace('"30tau"]', '"15tau"]'))          # a checkpoint after t_end is refused
     out = sweep(tmp_path, text, "out", "--workers", "1", "--no-plots", capsys=capsys)
     rows = table(out / "results.csv", drop=())
     plan = load_sweep(tmp_path / "sweep.toml")
@@ -199,8 +199,12 @@ def test_single_board_path_reproduces_simulate(tmp_path, capsys):
                              board_seed=int(r["board_seed"]))
     res = tt.simulate(tt.builtin_example(), spec, tt.SimConfig(t_end="20tau", dt_out="0.5tau", noise="pwl",
                                                                seed=int(r["seed"])))
-    # exact: the same computation in one process, written to the CSV by repr
-    assert float(r["rel_error"]) == res.rel_error                # the same code path: identical
+    # The same run (board, noise, grid); the sweep averages with a cumulative trapezoid
+    # (batched.trace_metrics), SimResult.x_mean with a plain sum (since the speed merge), so the two
+    # averages of the n ≤ 41 rows differ by rounding only: ‖Δx̄‖ ≲ n·ε·√d·max|y| ≈ 41·2.2e-16·√10·‖x*‖,
+    # i.e. ≲ 1e-12 relative to rel_error ≈ 0.03; 1e-10 leaves a 100× margin and still fails for any
+    # other board or seed (those move rel_error at the 1e-2 level).
+    assert float(r["rel_error"]) == pytest.approx(res.rel_error, rel=1e-10, abs=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,6 +422,8 @@ r_max_ohm = ["none", 1.5e3]
     ('matrix = "builtin"\nboards = 10001\n', ["10001 runs", "--yes"]),
     ('matrix = "builtin"\ncheckpoints = ["soon"]\n', ["checkpoint 'soon'"]),
     ('matrix = "builtin"\nt_end = "10tau"\ndt_out = "20tau"\n', ["grid point 0", "dt_out"]),
+    ('matrix = "builtin"\nt_end = "10tau"\ncheckpoints = ["5tau", "1e9tau"]\n',
+     ["checkpoint '1e9tau'", "after t_end"]),                  # its column would be empty with status ok
     ('matrix = [1, 2\n', ["not a valid TOML"]),
 ])
 def test_bad_sweep_files(tmp_path, capsys, text, needles):

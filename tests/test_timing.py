@@ -68,7 +68,8 @@ def test_timing_cli_json_has_the_contract_keys(capsys):
     assert d["analog_s"] == pytest.approx(50e-6)
 
 
-@pytest.mark.parametrize("t_analog, seconds", [("5tau", 5e-6), ("5", 5e-6), ("50us", 50e-6), ("0.2tau", 2e-7)])
+@pytest.mark.parametrize("t_analog, seconds", [("5tau", 5e-6), ("5e-6", 5e-6), ("50us", 50e-6), ("0.2tau", 2e-7),
+                                               ("1e-3", 1e-3)])     # a bare number is seconds (issue 16)
 def test_timing_cli_analog_time_forms(capsys, t_analog, seconds):
     code, out, err = run(["timing", "--t-analog", t_analog, "--json"], capsys)
     assert code == 0, err

@@ -16,6 +16,13 @@ class InputError(ThermotwinError, ValueError):
     """A user-supplied file, matrix or option is unusable; the message says what to change."""
 
 
+class UnknownKeyError(InputError, KeyError):
+    """A file or option names a field that does not exist (a KeyError too: unknown keys are KeyErrors);
+    its message is the plain text, not KeyError's quoted repr."""
+
+    __str__ = Exception.__str__
+
+
 class UnstableMatrixError(InputError):
     """The drift matrix has an eigenvalue with non-positive real part: the circuit would rail out."""
 

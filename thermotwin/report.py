@@ -14,6 +14,7 @@ import numpy as np
 from .calibration.predict import ErrorPrediction, predict_for
 from .circuit.design import Mapping
 from .circuit.spec import HardwareSpec
+from .errors import InputError
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .core.problem import Problem
 from .core.config import SimConfig
@@ -91,15 +92,32 @@ def _plot(pred: ErrorPrediction, results: dict[str, SimResult], tau: float, titl
     return buf.getvalue()
 
 
+def remove_stale_traces(out: Path, results) -> list[Path]:
+    """Remove ``trace_<backend>.csv`` files an earlier report left in ``out`` for backends this run did
+    not use, so a reused --out never shows an old trace beside the new summary. Only those names
+    (the files this function's report writes) are touched. Returns what was removed."""
+    from .solver.registry import BACKENDS
+
+    gone = []
+    for name in BACKENDS:
+        p = out / f"trace_{name}.csv"
+        if name not in results and p.is_file() and not p.is_symlink():
+            p.unlink()
+            gone.append(p)
+    return gone
+
+
 def make_report(problem: Problem, spec: HardwareSpec, config: SimConfig, out_dir, backends=("twin", "ngspice"),
                 mapping: Mapping = Mapping()) -> dict:
     """Simulate with each backend (same seed, same noise path), predict, and write the report files.
 
     Returns the summary dict written to ``summary.json``.
     """
+    if not backends:
+        raise InputError("--backends is empty; give one or more of twin, twin-em, ngspice, pyspice (e.g. twin,ngspice)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     results = {name: simulate(problem, spec, config, backend=name, mapping=mapping) for name in backends}
+    out.mkdir(parents=True, exist_ok=True)      # only once every run succeeded: a failure leaves no empty folder
     first = next(iter(results.values()))
     tau = first.tau_s
     pred = predict_for(problem, spec, config, mapping)
@@ -111,6 +129,7 @@ def make_report(problem: Problem, spec: HardwareSpec, config: SimConfig, out_dir
     atomic_write_text(out / "report.csv", _csv(pred, results, tau))
     for name, r in results.items():
         atomic_write_text(out / f"trace_{name}.csv", r.trace_csv())
+    remove_stale_traces(out, results)
     summary = {
         "problem": problem.name, "d": problem.d, "tau_s": tau, "kappa0_v2": spec.kappa0_v2,
         "lambda_min": problem.lambda_min, "lambda_max": problem.lambda_max,
@@ -164,11 +183,16 @@ def make_calibrated_report(cal, trace, out_dir) -> dict:
     from .calibration.predict import predict_error
     from .calibration.traces import uniform
 
+    from .calibration.fit import min_samples
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     tr = uniform(trace)
     if tr.d != cal.d:
         raise ValueError(f"the held-out trace has {tr.d} node columns, the calibration {cal.d}; select them with --nodes")
+    if len(tr.times) < min_samples(tr.d):
+        raise InputError(f"{trace.source}: {len(tr.times)} samples; a held-out trace needs at least "
+                         f"{min_samples(tr.d)} for d = {tr.d} (as calibrate does) — give a longer trace")
+    out.mkdir(parents=True, exist_ok=True)
     M, D, x_b = cal.M, cal.D, cal.x_star
     x_ref = cal.x_reference
     t = tr.times - tr.times[0]

@@ -24,10 +24,11 @@ needs the optional extra ``timing`` (torch, scikit-learn).
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import asdict, dataclass
+
+from .io import json_text
 
 #: The assumptions App. C of the paper states.
 PAPER_BITS = 16
@@ -117,15 +118,11 @@ def transfer_seconds(n_params: int, b_dz: int, bits: int = PAPER_BITS, link_gbps
 # CLI
 # ----------------------------------------------------------------------------------------------
 def _parse_t_analog(text: str, tau_s: float) -> float:
-    """``50tau`` / ``50`` (τ multiples) or a time with a unit (``50us``) → multiples of τ."""
+    """``50tau`` (τ multiples), ``50us`` or a bare number of seconds (``5e-5``), as every command
+    reads a time (:func:`thermotwin.units.parse_time`) → multiples of τ."""
     from .units import parse_time
 
-    s = str(text).strip()
-    try:
-        return float(s)                      # a bare number counts τ
-    except ValueError:
-        pass
-    return parse_time(s, tau_s) / tau_s
+    return parse_time(str(text).strip(), tau_s) / tau_s
 
 
 def cmd_timing(args) -> int:
@@ -144,7 +141,7 @@ def cmd_timing(args) -> int:
     if digital is not None:
         out["digital_measured"] = digital
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
         return 0
     print(f"TNGD per-iteration timing: N = {out['n_params']}, b·d_z = {out['b_dz']} ({out['batch']}×{out['d_z']}), "
           f"{model.bits} bit over {model.link_gbps:g} Gb/s, τ = {format_si(model.tau_s, 's')}")
@@ -164,7 +161,10 @@ def cmd_timing(args) -> int:
 
 def cmd_validate_timing(args) -> int:
     from .tngd.validate import run_validate_timing
+    from .units import check_number
 
+    if args.seeds is not None:
+        check_number(args.seeds, "--seeds", lo=1, integer=True)
     for n in args.paper_sizes or ():
         if not PAPER_N_RANGE[0] <= n <= PAPER_N_RANGE[1]:
             raise ValueError(f"--paper-sizes: N = {n:g} is outside {PAPER_N_RANGE[0]}–{PAPER_N_RANGE[1]:.0e} "
@@ -173,7 +173,7 @@ def cmd_validate_timing(args) -> int:
     summary = run_validate_timing(args.out, quick=args.quick, seeds=args.seeds, progress=not args.json,
                                   paper_sizes=args.paper_sizes)
     if args.json:
-        print(json.dumps(summary))
+        print(json_text(summary))
     else:
         for c in summary["claims"]:
             print(f"  [{c['verdict']:>13s}] {c['claim']}")
@@ -216,7 +216,8 @@ def add_parser(sub) -> None:
     p.add_argument("--link-gbps", type=float, default=PAPER_LINK_GBPS, help="link rate in Gb/s (default 50)")
     p.add_argument("--r0", default="1e3", help="unit resistance R0 in ohm (default 1e3)")
     p.add_argument("--c", default="1e-9", help="integrator capacitance in farad (default 1e-9)")
-    p.add_argument("--t-analog", default="50tau", help="analog time: multiples of τ (50tau, 50) or seconds (50us)")
+    p.add_argument("--t-analog", default="50tau", help="analog time: seconds (5e-5, 50us; a bare number is seconds, "
+                   "as in every command) or multiples of τ (50tau); default 50tau")
     p.add_argument("--measure-digital", action="store_true",
                    help="also time ∇ℓ, J_f and H_L of a digits MLP with ~N parameters here (needs torch)")
     p.add_argument("--json", action="store_true", help="print the breakdown as one JSON object")

@@ -30,6 +30,8 @@ from .traces import Trace, uniform
 
 SETTLE_TOLS = (1e-1, 1e-2, 1e-3)
 CALIB_FORMAT = "thermotwin-calibration/1"
+#: Largest |x*| (V) a calibration may hold: a board's outputs swing volts, a megavolt is an error.
+MAX_FIXED_POINT_V = 1e6
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ class Calibration:
         return self.x_star
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        from ..io import json_text
+
+        return json_text(asdict(self), indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str, source: str = "calibration") -> "Calibration":
@@ -97,6 +101,9 @@ class Calibration:
         if data.get("version") != __version__:
             raise InputError(f"{source}: written by thermotwin {data.get('version')}, this is {__version__}; "
                              "re-run `thermotwin calibrate` on the trace")
+        from ..io import NONFINITE_KEY
+
+        data.pop(NONFINITE_KEY, None)      # the status of null standard errors (json_text)
         names = {f for f in cls.__dataclass_fields__}
         extra = set(data) - names
         if extra:
@@ -105,12 +112,57 @@ class Calibration:
             cal = cls(**data)
         except TypeError as exc:
             raise InputError(f"{source}: incomplete calibration ({exc}); re-run `thermotwin calibrate`") from None
-        M = cal.M
-        if M.shape != (cal.d, cal.d) or cal.D.shape != (cal.d, cal.d) or cal.x_star.shape != (cal.d,):
-            raise InputError(f"{source}: array shapes do not match d = {cal.d}")
-        if not (np.all(np.isfinite(M)) and np.all(np.isfinite(cal.D)) and np.all(np.isfinite(cal.x_star))):
-            raise InputError(f"{source}: non-finite drift, diffusion or fixed point")
-        return cal
+        return cal.validate(source)
+
+    def validate(self, source: str = "calibration") -> "Calibration":
+        """Check what predictions and the calibrated twin rely on; InputError naming the field.
+
+        Types (numbers are not strings or booleans), shapes against d, finiteness, τ > 0, Δt > 0,
+        λ_min > 0, a stable drift (every eigenvalue of M with real part > 0), a positive
+        semi-definite diffusion D, |x*| within :data:`MAX_FIXED_POINT_V`. Returns self.
+        """
+        def number(name, positive=False):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or (positive and v <= 0):
+                raise InputError(f"{source}: {name} = {v!r} must be a finite number{' > 0' if positive else ''}; "
+                                 "re-run `thermotwin calibrate`")
+
+        if isinstance(self.d, bool) or not isinstance(self.d, int) or self.d < 1:
+            raise InputError(f"{source}: d = {self.d!r} must be an integer ≥ 1")
+        for name in ("dt_s", "tau_s", "lambda_min_per_s"):
+            number(name, positive=True)
+        number("kappa0_v2")
+        arrays = {}
+        for name, shape in (("drift_per_s", (self.d, self.d)), ("diffusion_v2_per_s", (self.d, self.d)),
+                            ("fixed_point_v", (self.d,))):
+            try:
+                a = np.asarray(getattr(self, name), dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"{source}: {name} holds non-numbers; re-run `thermotwin calibrate`") from None
+            if a.shape != shape:
+                raise InputError(f"{source}: array shapes do not match d = {self.d} ({name} is {a.shape})")
+            if not np.all(np.isfinite(a)):
+                raise InputError(f"{source}: non-finite drift, diffusion or fixed point ({name})")
+            arrays[name] = a
+        M, D, x = arrays["drift_per_s"], arrays["diffusion_v2_per_s"], arrays["fixed_point_v"]
+        try:
+            ev = np.linalg.eigvals(M)
+        except np.linalg.LinAlgError:
+            raise InputError(f"{source}: the drift's eigenvalues cannot be computed; re-run `thermotwin calibrate`") \
+                from None
+        if np.min(ev.real) <= 0:
+            raise InputError(f"{source}: the drift is unstable (an eigenvalue has real part {np.min(ev.real):.3g} "
+                             "1/s ≤ 0), so no accuracy can be predicted; re-fit on a longer or cleaner trace")
+        Ds = 0.5 * (D + D.T)
+        dmin = float(np.linalg.eigvalsh(Ds).min())
+        if dmin < -1e-9 * max(float(np.abs(Ds).max()), 1e-300):
+            raise InputError(f"{source}: the diffusion has a negative eigenvalue ({dmin:.3g} V²/s); a noise "
+                             "covariance cannot be negative — re-run `thermotwin calibrate`")
+        if np.abs(x).max() > MAX_FIXED_POINT_V:
+            raise InputError(f"{source}: the fixed point reaches {np.abs(x).max():.3g} V, beyond {MAX_FIXED_POINT_V:g} V; "
+                             "no board holds that — re-run `thermotwin calibrate`")
+        return self
 
     @classmethod
     def load(cls, path) -> "Calibration":
@@ -118,9 +170,12 @@ class Calibration:
 
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_bytes().decode("utf-8-sig")
         except OSError as exc:
             raise InputError(f"{p}: cannot read calibration ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{p}: not a UTF-8 text file, so not a calibration; make one with "
+                             "`thermotwin calibrate`") from None
         return cls.from_json(text, str(p))
 
 
@@ -172,6 +227,11 @@ def whiteness(E: np.ndarray, lags: int = 10) -> dict:
     }
 
 
+def min_samples(d: int) -> int:
+    """Fewest samples a fit (and a held-out comparison) of d nodes accepts: 20 per regressor, plus one."""
+    return 20 * (d + 1) + 1
+
+
 def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, tau_source: str = "",
            nominal=None, n_boot: int = 200, seed: int = 0, skip_s: float = 0.0) -> Calibration:
     """Fit M, x*, D (and κ0 = τ·mean diag(D)/2) to ``trace``.
@@ -189,8 +249,8 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
     keep = tr.times >= tr.times[0] + skip_s
     V = tr.values[keep]
     N, d = V.shape[0] - 1, V.shape[1]
-    if N < 20 * (d + 1):
-        raise InputError(f"{trace.source}: {N + 1} samples for d = {d}; the fit needs at least {20 * (d + 1) + 1} "
+    if N + 1 < min_samples(d):
+        raise InputError(f"{trace.source}: {N + 1} samples for d = {d}; the fit needs at least {min_samples(d)} "
                          "(a longer trace, or a smaller --dt)")
     const = np.flatnonzero(np.ptp(V, axis=0) == 0)
     if const.size:
@@ -236,7 +296,7 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
     nominal_report = _compare_nominal(M, M_se, x, tau_s, nominal) if nominal is not None else None
     for w in warn:
         warnings.warn(w, RuntimeWarning, stacklevel=2)
-    return Calibration(
+    return Calibration(       # validated here, so calibrate never writes a file predict would refuse
         format=CALIB_FORMAT, version=__version__, source=trace.source, resampled=tr.resampled,
         nodes=list(tr.names), dt_s=step, n_samples=int(N + 1), d=int(d),
         drift_per_s=M.tolist(), drift_se_per_s=M_se.tolist(), fixed_point_v=x.tolist(),
@@ -244,7 +304,7 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
         tau_s=float(tau_s), tau_source=tau_source, kappa0_v2=kappa, kappa0_se_v2=float(np.std(kappa_draws, ddof=1)),
         lambda_min_per_s=lmin, lambda_min_se_per_s=lmin_se, t_settle_s=settle, whiteness=white,
         warnings=warn, nominal=nominal_report,
-    )
+    ).validate(f"{trace.source}: the fit")
 
 
 def _bootstrap(B, Z, Se, N: int, d: int, step: float, n_boot: int, seed: int, warn: list):

@@ -23,6 +23,8 @@ import math
 import numpy as np
 import scipy.linalg
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class ErrorPrediction:
@@ -114,6 +116,12 @@ def running_covariance(M: np.ndarray, Sigma: np.ndarray, T: float) -> np.ndarray
     return 0.5 * (C + C.T)
 
 
+#: Longest horizon predict accepts, in units of the slowest time constant 1/λ_min: far beyond any
+#: useful average (the error is at its floor or its 1/√T tail long before), and short enough that
+#: the output grid still resolves the settling transient.
+MAX_HORIZON_RATES = 1e6
+
+
 def predict_from_calibration(cal, t_end_s: float, n_points: int = 400, settle_s: float | None = None,
                              v0: np.ndarray | None = None) -> tuple[ErrorPrediction, np.ndarray]:
     """Accuracy versus time of a calibrated board: bias from M's spectrum, variance from D and M,
@@ -122,10 +130,16 @@ def predict_from_calibration(cal, t_end_s: float, n_points: int = 400, settle_s:
     Returns the prediction (relative to the true solution when known, else to the fitted x*) and
     that reference solution in volts.
     """
+    if not (isinstance(t_end_s, (int, float)) and math.isfinite(t_end_s) and t_end_s > 0):
+        raise InputError(f"--t-end {t_end_s!r}: the horizon must be a finite time > 0")
     M, D, x_b = cal.M, cal.D, cal.x_star
     x_ref = cal.x_reference
     v0 = np.zeros(cal.d) if v0 is None else v0
     lmin = cal.lambda_min_per_s
+    if t_end_s * lmin > MAX_HORIZON_RATES:
+        raise InputError(f"--t-end {t_end_s:g} s is {t_end_s * lmin:.3g}/λ_min (λ_min = {lmin:.3g} 1/s): a {n_points}-point "
+                         f"grid that long cannot resolve the settling; give at most {MAX_HORIZON_RATES / lmin:.3g} s "
+                         "(bare numbers are seconds; write e.g. 1000tau)")
     if settle_s is None:
         nx = np.linalg.norm(x_b)
         settle_s = min(math.log(max(np.linalg.norm(v0 - x_b), 1e-300) / (1e-3 * nx)) / lmin, 0.5 * t_end_s) \
@@ -140,6 +154,10 @@ def time_to_tolerance(cal, tol: float, prob: float = 0.9, t_max_s: float | None 
                       n_mc: int = 4000, seed: int = 0) -> float:
     """Shortest averaging window T (after settling, s) with P(‖x̄_T − x‖ ≤ tol‖x‖) ≥ prob, by Monte
     Carlo over the Gaussian law of x̄_T; ``inf`` if the floor or t_max forbid it."""
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
+        raise InputError(f"--tol {tol!r}: the relative tolerance must be a finite number > 0")
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
+        raise InputError(f"--prob {prob!r}: the probability must be in (0, 1)")
     M, D, x_b = cal.M, cal.D, cal.x_star
     x_ref = cal.x_reference
     Sigma = scipy.linalg.solve_continuous_lyapunov(M, D)

@@ -48,7 +48,12 @@ class Trace:
         keep: list[int] = []
         for pat in (p.strip() for p in pattern.split(",") if p.strip()):
             if pat.startswith("re:"):
-                hits = [k for k, n in enumerate(self.names) if re.fullmatch(pat[3:], n, flags=re.IGNORECASE)]
+                try:
+                    rx = re.compile(pat[3:], flags=re.IGNORECASE)
+                except re.error as exc:
+                    raise InputError(f"--nodes {pat!r}: not a regular expression ({exc}); fix it or use a glob "
+                                     "such as 'v(o*)'") from None
+                hits = [k for k, n in enumerate(self.names) if rx.fullmatch(n)]
             else:
                 hits = [k for k, n in enumerate(self.names) if fnmatch.fnmatch(n.lower(), pat.lower())]
             for k in sorted(hits, key=lambda k: _natural_key(self.names[k])):
@@ -78,8 +83,22 @@ def _check(times, values, names, source) -> Trace:
     return Trace(times, values, tuple(names), source)
 
 
+def read_text_file(path: Path, what: str = "file") -> str:
+    """UTF-8 text (a leading byte-order mark, as Excel writes, is dropped); InputError naming the
+    file when it is not text."""
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    try:
+        return blob.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text {what} (byte {exc.start} is 0x{blob[exc.start]:02x}); "
+                         "give a text CSV (time, then one column per node) or an ngspice .raw") from None
+
+
 def read_csv(path: Path) -> Trace:
-    text = path.read_text()
+    text = read_text_file(path, "trace")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise InputError(f"{path}: empty trace")
@@ -115,7 +134,11 @@ def read_raw(path: Path) -> Trace:
             kind = "ascii"
             break
         if line.startswith("Variables:"):
-            nvar = int(header.get("no. variables", "0"))
+            try:
+                nvar = int(header.get("no. variables", "0"))
+            except ValueError:
+                raise InputError(f"{path}: the raw header's 'No. Variables' is {header.get('no. variables')!r}, "
+                                 "not a count; the file is damaged") from None
             for _ in range(nvar):
                 end = blob.find(b"\n", pos)
                 parts = blob[pos:end].decode("latin-1").split()
@@ -132,11 +155,18 @@ def read_raw(path: Path) -> Trace:
     if "complex" in header.get("flags", "").lower():
         raise InputError(f"{path}: complex (AC) data; give a transient raw file")
     nvar = len(names)
-    npts = int(header.get("no. points", "0"))
+    try:
+        npts = int(header.get("no. points", "0"))
+    except ValueError:
+        raise InputError(f"{path}: the raw header's 'No. Points' is {header.get('no. points')!r}, not a "
+                         "count; the file is damaged — re-run the simulation") from None
+    if npts < 0:
+        raise InputError(f"{path}: the raw header announces {npts} points; the file is damaged")
     if kind == "binary":
-        need = npts * nvar * 8
-        if len(blob) - pos < need:
-            npts = (len(blob) - pos) // (nvar * 8)      # a run cut short: keep the whole rows
+        have = (len(blob) - pos) // (nvar * 8)
+        if have < npts:
+            raise InputError(f"{path}: holds {have} of the {npts} points its header announces (truncated: the "
+                             "run was cut short or the copy is incomplete); re-run or copy it again")
         data = np.frombuffer(blob, dtype="<f8", count=npts * nvar, offset=pos).reshape(npts, nvar)
     else:
         tokens = blob[pos:].decode("latin-1").split()
@@ -151,7 +181,10 @@ def read_raw(path: Path) -> Trace:
         except (IndexError, ValueError):
             if not nums:
                 raise InputError(f"{path}: malformed ASCII values") from None
-        data = np.array(nums)
+        if npts and len(nums) < npts:
+            raise InputError(f"{path}: holds {len(nums)} of the {npts} points its header announces (truncated: the "
+                             "run was cut short or the copy is incomplete); re-run or copy it again")
+        data = np.array(nums[:npts] if npts else nums).reshape(-1, nvar)
     if names[0].lower() != "time":
         raise InputError(f"{path}: first raw variable is {names[0]!r}, not time: give a transient analysis")
     return _check(data[:, 0], data[:, 1:], names[1:], str(path))
@@ -182,6 +215,8 @@ def uniform(trace: Trace, dt: float | None = None, rtol: float = 1e-6) -> Trace:
     Already-uniform traces at that step are returned unchanged; otherwise linear interpolation
     (stated in ``Trace.resampled``). Downsampling picks every k-th sample when dt is a multiple.
     """
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise InputError(f"--dt {dt!r}: the sampling interval must be a finite time > 0")
     steps = np.diff(trace.times)
     med = float(np.median(steps))
     uniform_now = np.allclose(steps, med, rtol=rtol, atol=0)
@@ -195,7 +230,14 @@ def uniform(trace: Trace, dt: float | None = None, rtol: float = 1e-6) -> Trace:
             k = int(round(k))
             return Trace(trace.times[::k], trace.values[::k], trace.names, trace.source,
                          f"every {k}th sample")
-    n = int(np.floor((trace.times[-1] - trace.times[0]) / dt + 1e-9)) + 1
+    n_float = np.floor((trace.times[-1] - trace.times[0]) / dt + 1e-9) + 1
+    from ..core.memory import Estimate, check
+
+    # the resampled values and, in fit_ou, ~8 arrays of the same size (lags, regressors, residuals)
+    check(Estimate(memory=8.0 * n_float * (trace.d + 1) * 10, rows=n_float),
+          f"resampling {trace.source} onto a {dt:g} s grid ({n_float:.3g} samples × {trace.d} nodes)",
+          "give a larger --dt (seconds, or e.g. 0.1tau) or none (the trace's own step)")
+    n = int(n_float)
     if n < 3:
         raise InputError(f"{trace.source}: a step of {dt:g} s leaves fewer than 3 samples")
     t = trace.times[0] + dt * np.arange(n)

@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from ..core.config import initial_state, resolve_grid
+from ..core.memory import check_run
 from ..errors import InputError
 from . import opamp
 from .board import realise
@@ -79,6 +80,8 @@ def factored_layout(problem, spec: HardwareSpec, config, board: FactoredBoard, o
     P = board.parts
     tau = board.tau_s
     grid = resolve_grid(problem, config, tau, spec)
+    if not probe:
+        check_run(grid, N, 1, config.noise, spice=True, what="the factored netlist", dense=False)
     op = OpAmpParams.from_spec(spec)
     if probe and op.has_pole:   # DC operating points: the static part of the same macromodel
         op = dataclasses.replace(op, wt=math.inf, wp=math.inf, slew=math.inf)

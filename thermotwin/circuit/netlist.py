@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from ..core.config import initial_state, resolve_grid
+from ..core.memory import check_run
 from ..core.problem import Problem, is_factored, safe_name
 from . import opamp
 from .board import Board, realise
@@ -95,6 +96,8 @@ def _dense_layout(problem: Problem, spec: HardwareSpec, config, values: Componen
     d = problem.d
     tau = values.nominal_tau_s
     grid = resolve_grid(problem, config, tau, spec)
+    if not probe:
+        check_run(grid, d, 1, config.noise, spice=True, what="the netlist")
     v0 = initial_state(problem, config) * values.b_scale
     op = OpAmpParams.from_spec(spec)
     # initial state: capacitor voltage v(s) − v(o), pole nodes, inverter outputs (circuit_field)

@@ -21,18 +21,55 @@ from ..core.fingerprint import json_digest
 IDEAL_SPICE_GAIN = 1e9
 
 
+#: Physical range of every numeric spec field, (low, high) inclusive; a value outside is refused
+#: (the twin and SPICE then have no meaningful answer: τ = R0·C outside ~1e-21…1e15 s, volts beyond
+#: a megavolt, gains beyond 1e15 overflow or underflow the arithmetic). Zero, where allowed, means
+#: ideal or noiseless and is checked by each field's own rule.
+FIELD_RANGES: dict[str, tuple[float, float]] = {
+    "r0_ohm": (1e-3, 1e12),
+    "c_farad": (1e-18, 1e3),
+    "kappa0_v2": (0.0, 1e6),
+    "r_min_ohm": (1e-3, 1e15),
+    "r_max_ohm": (1e-3, 1e15),
+    "v_range_v": (1e-6, 1e6),
+    "adc_rate_hz": (1e-6, 1e15),
+    "opamp.gain": (1.0, 1e15),
+    "opamp.gbw_hz": (1e-6, 1e15),
+    "opamp.offset_v": (-1e3, 1e3),
+    "opamp.v_sat_v": (1e-6, 1e6),
+    "opamp.slew_v_per_s": (1e-6, 1e15),
+}
+
+
+def _check_range(name: str, value) -> None:
+    """Refuse a value outside :data:`FIELD_RANGES` (None, meaning ideal, is checked elsewhere)."""
+    if value is None or name not in FIELD_RANGES:
+        return
+    lo, hi = FIELD_RANGES[name]
+    if not lo <= value <= hi:
+        raise ValueError(f"spec field {name!r} = {value!r} is outside its physical range [{lo:g}, {hi:g}]; "
+                         "use a value in that range")
+
+
+def _is_number(value) -> bool:
+    """A real number that is not a boolean (JSON true/false are not volts)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_nonneg(name: str, value, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
         raise ValueError(f"spec field {name!r} = {value!r}: must be a finite number ≥ 0")
+    _check_range(name, value)
 
 
 def _check_pos(name: str, value, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"spec field {name!r} = {value!r}: must be a finite number > 0 (or null for ideal)")
+    _check_range(name, value)
 
 
 def _check_bits(name: str, value) -> None:
@@ -65,8 +102,9 @@ class OpAmpSpec:
         if self.gain is not None and self.gain < 1:
             raise ValueError(f"spec field 'opamp.gain' = {self.gain!r}: an op-amp gain below 1 cannot integrate")
         _check_pos("opamp.gbw_hz", self.gbw_hz)
-        if not isinstance(self.offset_v, (int, float)) or not math.isfinite(self.offset_v):
-            raise ValueError(f"spec field 'opamp.offset_v' = {self.offset_v!r}: must be a finite number")
+        if not _is_number(self.offset_v) or not math.isfinite(self.offset_v):
+            raise ValueError(f"spec field 'opamp.offset_v' = {self.offset_v!r}: must be a finite number (volts)")
+        _check_range("opamp.offset_v", self.offset_v)
         _check_pos("opamp.v_sat_v", self.v_sat_v)
         _check_pos("opamp.slew_v_per_s", self.slew_v_per_s)
         if self.slew_v_per_s is not None and self.gbw_hz is None:
@@ -202,17 +240,23 @@ class HardwareSpec:
     def load(cls, path) -> "HardwareSpec":
         from pathlib import Path
 
+        from ..errors import InputError, UnknownKeyError
+
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_bytes().decode("utf-8-sig")
         except OSError as exc:
-            raise ValueError(f"cannot read spec file {p} ({exc.strerror}); check the path") from exc
+            raise InputError(f"cannot read spec file {p} ({exc.strerror}); check the path") from exc
+        except UnicodeDecodeError:
+            raise InputError(f"{p}: not a UTF-8 text file, so not a spec; start from `thermotwin spec --template`") \
+                from None
+
         try:
             return cls.from_json(text)
         except KeyError as exc:
-            raise KeyError(f"{p}: {exc.args[0]}") from None
+            raise UnknownKeyError(f"{p}: {exc.args[0] if exc.args else exc}") from None
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{p}: {exc}") from None
+            raise InputError(f"{p}: {exc}") from None
 
     def digest(self) -> str:
         """SHA-256 (16 hex digits) of the canonical JSON, floats at 12 significant digits

@@ -41,7 +41,7 @@ def _pwl(times: np.ndarray, values: np.ndarray, per_line: int = 6) -> list[str]:
 def tran_control_lines(grid, kind: str, seed: int, d: int, out_name: str) -> list[str]:
     """``.options``, ``.tran … uic`` and the ``.control`` block that writes v(o0…o{d−1}) on the grid."""
     L = [".options " + " ".join(f"{k}={v}" for k, v in spice_codes.TRAN_OPTIONS.items())
-         + (f" seed={int(seed)}" if kind in ("trrandom", "trnoise") else ""),
+         + (f" seed={spice_codes.spice_seed(seed)}" if kind in ("trrandom", "trnoise") else ""),
          f".tran {fmt(grid.dt_out_s)} {fmt(grid.t_end_s)} 0 {fmt(grid.max_step_s)} uic"]
     vecs = " ".join(spice_codes.node_vector(f"o{i}") for i in range(d))
     return L + [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..core.memory import lifted
 from ..core.version import __version__
 from ..errors import SimulationError, ThermotwinError
 from ..sweep import add_parser as add_sweep
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with lifted(getattr(args, "yes", False)):      # --yes: beyond the default budget, for this call
+            return args.func(args)
     except SimulationError as exc:
         print(f"thermotwin: error: {exc}", file=sys.stderr)
         return EXIT_SIM

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import sys
 import warnings
@@ -14,8 +13,8 @@ import numpy as np
 from ..circuit.design import design
 from ..circuit.spec import HardwareSpec, template_json
 from ..core.problem import load_problem
-from ..io import atomic_write_json, atomic_write_text
-from ..units import parse_time
+from ..io import atomic_write_json, atomic_write_text, check_output_not_input, json_text
+from ..units import check_number, parse_dims, parse_time
 from .args import add_problem_args, problem_spec_config
 
 
@@ -30,7 +29,7 @@ def cmd_report(args) -> int:
             raise ValueError("report --calib needs --trace HELDOUT (a run the calibration did not see)")
         s = make_calibrated_report(Calibration.load(args.calib), read_trace(args.trace, args.nodes), args.out)
         if args.json:
-            print(json.dumps(s))
+            print(json_text(s))
         else:
             print(f"held-out running error at the end: measured {s['final_measured']:.4g}, predicted "
                   f"{s['final_predicted']:.4g} (floor {s['floor']:.3g}); measured/predicted over the second half of "
@@ -42,7 +41,7 @@ def cmd_report(args) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     summary = make_report(problem, spec, config, args.out, backends=backends)
     if args.json:
-        print(json.dumps(summary))
+        print(json_text(summary))
     else:
         print((Path(args.out) / "summary.txt").read_text(), end="")
         print(f"  report written to {args.out}/")
@@ -58,26 +57,27 @@ def cmd_demo(args) -> int:
 def cmd_bench(args) -> int:
     from ..bench import run_bench
 
-    dims = [int(x) for x in args.dims.split(",") if x.strip()]
-
+    dims = parse_dims(args.dims)
+    check_number(args.big, "--big", lo=0, integer=True)
+    check_number(args.saturating, "--saturating", lo=0, integer=True)
     spec = HardwareSpec.load(args.spec) if args.spec else None
     result = run_bench(dims=dims, t_end=args.t_end, big=args.big, seed=args.seed, progress=not args.json,
                        saturating=args.saturating, spec=spec)
     if args.json:
-        print(json.dumps(result))
+        print(json_text(result))
     return 0
 
 
 def cmd_validate(args) -> int:
     from ..validate import run_validate, table_markdown
 
-    dims = [int(x) for x in args.dims.split(",") if x.strip()]
+    dims = parse_dims(args.dims)
     rows = run_validate(dims=dims, t_end=args.t_end, seed=args.seed, progress=not args.json)
     if args.out:
         atomic_write_json(Path(args.out) / "validate.json", rows)
         atomic_write_text(Path(args.out) / "validate.md", table_markdown(rows))
     if args.json:
-        print(json.dumps(rows))
+        print(json_text(rows))
     return 0 if all(r["ok"] for r in rows) else 1
 
 
@@ -85,6 +85,7 @@ def cmd_calibrate(args) -> int:
     from ..calibration.fit import fit_ou
     from ..calibration.traces import read_trace
 
+    check_output_not_input(args.output, [args.trace, args.matrix, args.rhs, args.spec])
     trace = read_trace(args.trace, args.nodes)
     tau, tau_source, nominal = None, "", None
     if args.matrix or args.spec:
@@ -128,6 +129,10 @@ def cmd_predict(args) -> int:
     from ..calibration.fit import Calibration
     from ..calibration.predict import predict_from_calibration, time_to_tolerance
 
+    check_number(args.tol, "--tol", lo=0, lo_open=True)
+    check_number(args.prob, "--prob", 0, 1, lo_open=True, hi_open=True)
+    if args.out:
+        check_output_not_input(Path(args.out) / "prediction.csv", [args.calib])
     cal = Calibration.load(args.calib)
     t_end = parse_time(args.t_end, cal.tau_s) if args.t_end else 20 * math.log(1e3) / cal.lambda_min_per_s
     pred, _ = predict_from_calibration(cal, t_end)
@@ -147,7 +152,7 @@ def cmd_predict(args) -> int:
                    header="time_s,window_s,rel_error_rms,bias,noise", fmt="%.8e")
         atomic_write_text(Path(args.out) / "prediction.csv", buf.getvalue())
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
     else:
         print(f"predicted rms relative error of the running average (after settling {pred.settle_s:.3g} s):")
         for frac in (0.01, 0.1, 0.3, 1.0):
@@ -205,6 +210,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--dt", help="sampling interval for the fit (default: the trace's step); seconds or τ")
     p.add_argument("--skip", help="leading time to drop")
     p.add_argument("-o", "--output", required=True, help="calibration JSON to write")
+    p.add_argument("--yes", action="store_true", help="resample beyond the default budget (never beyond the "
+                   "machine's available memory)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 
-import json
 import sys
 from pathlib import Path
 
 from ..circuit.board import realisation_report
 from ..circuit.netlist import PROBE_FILE, render_netlist
 from ..core.problem import Problem, load_problem, safe_name
-from ..io import atomic_write_text
+from ..io import atomic_write_text, check_output_not_input, json_text, shell_quote_path
+from ..units import check_number
 from .args import (
     add_problem_args, add_y_gain, config_from_args, is_npz, mapping_from_args, problem_spec_config,
     refuse_factored_options, spec_from_args,
@@ -19,6 +19,7 @@ from .args import (
 
 def cmd_netlist(args) -> int:
     out = Path(args.output)
+    check_output_not_input(out, [args.matrix, args.rhs, args.spec])
     data_name = PROBE_FILE if args.probe else safe_name(out.stem, "thermotwin") + ".data"
     what = "drift probe" if args.probe else "transient"
     if args.factored and not is_npz(args.matrix):
@@ -37,11 +38,13 @@ def cmd_netlist(args) -> int:
             desc = f"{problem.d} integrators"
     text = render_netlist(problem, spec, config, mapping_from_args(args), output_file=data_name, probe=args.probe)
     atomic_write_text(out, text)
-    print(f"wrote {out} ({what}, {desc}; run it with: ngspice -b {out})", file=sys.stderr)
+    shown = shell_quote_path(out)
+    print(f"wrote {shown} ({what}, {desc}; run it with: ngspice -b {shown})", file=sys.stderr)
     return 0
 
 
 def cmd_realise(args) -> int:
+    check_number(args.ensemble, "--ensemble", lo=1, integer=True)
     if is_npz(args.matrix):
         if args.ensemble > 1:
             raise ValueError("realise --ensemble is for dense problems; for an .npz use simulate --ensemble K")
@@ -50,7 +53,7 @@ def cmd_realise(args) -> int:
         problem, spec, _ = problem_spec_config(args)
     out = realisation_report(problem, spec, mapping_from_args(args), ensemble=args.ensemble)
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
     elif problem.form == "factored":
         _print_factored(out, spec)
     else:

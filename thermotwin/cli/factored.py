@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from ..circuit.spec import HardwareSpec
 from ..core.config import SimConfig
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, json_text
 from ..solver.factored import check_memory, run_factored, synthetic_factored
 from ..units import parse_quantity
 
@@ -20,6 +20,8 @@ from ..units import parse_quantity
 def cmd_factored_example(args) -> int:
     if args.n < 1 or args.r < 1:
         raise ValueError("--n and --r must be ≥ 1")
+    if str(args.output) != "-" and Path(args.output).suffix.lower() != ".npz":
+        raise ValueError(f"-o {args.output}: the example is an .npz archive; name it with .npz (e.g. fe.npz)")
     check_memory(8.0 * args.r * args.n * 2, f"a synthetic problem with J {args.r}×{args.n}")
     p = synthetic_factored(args.n, args.r, seed=args.seed, damping=args.damping, scale=args.scale)
 
@@ -47,7 +49,7 @@ def cmd_factored_bench(args) -> int:
            "wall_s": res.wall_s, "build_s": t_build, "peak_rss_bytes": peak, "path": res.stats.get("path"),
            "rel_error": res.rel_error}
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
     else:
         print(f"factored twin N={p.N} r={p.r} {out['t_end_tau']:.0f}τ, {out['output_rows']} rows, "
               f"path {out['path']}: wall {res.wall_s:.3g} s (problem built in {t_build:.3g} s), "

@@ -39,7 +39,8 @@ H_PSD_TOL = 1e-10
 DENSE_LIMIT = 5000
 
 __all__ = ["LinearProblem", "Problem", "FactoredProblem", "FactoredOperator", "load_problem", "load_factored",
-           "builtin_example", "synthetic_factored", "safe_name", "is_factored", "DENSE_LIMIT"]
+           "builtin_example", "synthetic_factored", "safe_name", "is_factored", "DENSE_LIMIT",
+           "check_magnitude", "MAX_ABS", "MIN_ABS"]
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.+-]")
 
@@ -48,6 +49,20 @@ def safe_name(text: str, default: str = "problem") -> str:
     """Reduce user text to ``[A-Za-z0-9_.+-]`` so it can never reach a netlist as syntax."""
     cleaned = _NAME_OK.sub("_", str(text))[:64].strip("._")
     return cleaned or default
+
+
+#: Largest and smallest max-abs entry of A (and of a non-zero b) that is accepted: beyond these
+#: squares and norms overflow or underflow float64 (1e±154) and every error norm is inf or nan.
+MAX_ABS = 1e100
+MIN_ABS = 1e-100
+
+
+def check_magnitude(A: np.ndarray, what: str = "matrix") -> None:
+    """Refuse (InputError) a matrix whose largest entry is outside [MIN_ABS, MAX_ABS]."""
+    top = float(np.abs(A).max()) if A.size else 0.0
+    if not MIN_ABS <= top <= MAX_ABS:
+        raise InputError(f"{what} entries reach {top:.3g}, outside [{MIN_ABS:g}, {MAX_ABS:g}] where the arithmetic "
+                         "keeps its digits; rescale A and b by the same power of ten (x is unchanged)")
 
 
 @runtime_checkable
@@ -122,7 +137,15 @@ class Problem:
             raise InputError(f"right-hand side has {b.size} entries but the matrix is {d}×{d}; give {d}")
         if not np.all(np.isfinite(b)):
             raise InputError("right-hand side has non-finite entries (NaN or inf); replace them")
-        eig = np.linalg.eigvals(A)
+        check_magnitude(A, "matrix")
+        if np.any(b) and not MIN_ABS <= np.abs(b).max() <= MAX_ABS:
+            raise InputError(f"right-hand side entries reach {np.abs(b).max():.3g}, outside [{MIN_ABS:g}, {MAX_ABS:g}] "
+                             "where the arithmetic keeps its digits; rescale b (x scales with it)")
+        try:
+            eig = np.linalg.eigvals(A)
+        except np.linalg.LinAlgError as exc:
+            raise InputError(f"the eigenvalues of the matrix cannot be computed ({exc}); check for "
+                             "a badly scaled or near-defective matrix") from None
         worst = float(np.min(eig.real))
         if worst <= 0:
             raise UnstableMatrixError(
@@ -174,7 +197,11 @@ class Problem:
     @property
     def x_exact(self) -> np.ndarray:
         """x* = A⁻¹b by a direct solve (the oracle)."""
-        return np.linalg.solve(self.A, self.b)
+        try:
+            return np.linalg.solve(self.A, self.b)
+        except np.linalg.LinAlgError:
+            raise InputError("the matrix is numerically singular (the direct solve failed); check its "
+                             "conditioning or add a damping λI") from None
 
     def digest(self) -> str:
         """SHA-256 (first 16 hex digits) of A and b at 40-bit mantissa precision (≈12 significant
@@ -487,7 +514,8 @@ def load_factored(path) -> FactoredProblem:
         raise InputError(f"{p}: g has shape {heads['g'][0]} but J has {N} columns; g must have {N} entries")
     # J as float64 (+ a conversion copy if stored otherwise), the Gram and a working margin.
     conv = 0 if heads["J"][1] == np.float64 else 8 * r * N
-    check_memory(8.0 * r * N + conv + 8.0 * (2 * N + 4 * r * r), f"loading {p.name} (J is {r}×{N})")
+    check_memory(8.0 * r * N + conv + 8.0 * (2 * N + 4 * r * r), f"loading {p.name} (J is {r}×{N})",
+                 "use a smaller problem (N, r)", default_budget=False)
     try:
         with np.load(p, allow_pickle=False) as data:
             arrays = {k: data[k] for k in _NPZ_KEYS}

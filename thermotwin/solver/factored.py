@@ -42,7 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.memory import MEMORY_FRACTION, check_memory, mem_available_bytes  # noqa: F401 (old names)
+from ..core import memory as _memory
+from ..core.memory import MEMORY_FRACTION, mem_available_bytes  # noqa: F401 (old names)
 from ..core.problem import (  # noqa: F401 (the problem type moved to core; old names kept)
     DENSE_LIMIT, H_PSD_TOL, H_SYMMETRY_TOL, FactoredOperator, FactoredProblem, load_factored, synthetic_factored,
 )
@@ -64,6 +65,15 @@ DEFAULT_MAX_OUTPUT_POINTS = 4000
 #: shared machine threads spin-wait while other work holds the cores (timings in
 #: benchmarks/results/NOTES.md); set None on a dedicated many-core box.
 BLAS_THREADS: int | None = 1
+
+
+# -- memory --------------------------------------------------------------------------------------
+def check_memory(need_bytes: float, what: str) -> None:
+    """Raise InputError (before allocating) if ``need_bytes`` exceeds MEMORY_FRACTION of what the
+    process can still allocate (:func:`thermotwin.core.memory.available_bytes`); the default budget
+    does not apply (paper-scale factored runs are large on purpose)."""
+    _memory.check_memory(need_bytes, what, "use a smaller problem (N, r) or fewer output rows (--t-end, --dt-out)",
+                         default_budget=False)
 
 
 # -- the backend ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ atomically into a private working directory; ngspice's ``wrdata`` writes a unifo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -48,6 +49,24 @@ def _tail(text: str, n: int = 8) -> str:
     return "\n".join(lines[-n:])
 
 
+def error_lines(log: str) -> list[str]:
+    """ngspice's error lines, each with its continuation: ngspice writes "Error on line 22 or its
+    substitute:" and the offending line on the next line, so a line ending in ':' is joined with
+    the next non-empty one."""
+    lines = log.splitlines()
+    out = []
+    for k, ln in enumerate(lines):
+        low = ln.lower().lstrip()
+        if not (low.startswith(("error", "fatal")) or "simulation(s) aborted" in low):
+            continue
+        text = ln.strip()
+        if text.endswith(":"):
+            nxt = next((m.strip() for m in lines[k + 1:k + 3] if m.strip()), "")
+            text = f"{text} {nxt}".strip()
+        out.append(text)
+    return out
+
+
 def run_netlist_text(text: str, workdir: str | os.PathLike, timeout_s: float = 600.0,
                      output_file: str = OUTPUT_FILE) -> Path:
     """Write ``text`` to ``workdir/circuit.cir``, run ``ngspice -b`` there, return the data path.
@@ -75,10 +94,9 @@ def run_netlist_text(text: str, workdir: str | os.PathLike, timeout_s: float = 6
                                  if isinstance(exc.stderr, bytes) else (exc.stderr or ""))) from None
     log = (proc.stdout or "") + "\n" + (proc.stderr or "")
     (wd / "ngspice.log").write_text(log)
-    errors = [ln for ln in log.splitlines()
-              if ln.lower().startswith(("error", "fatal")) or "simulation(s) aborted" in ln.lower()]
+    errors = error_lines(log)
     if proc.returncode != 0 or errors or not out.exists():
-        first = errors[0].strip() if errors else (_tail(log, 1) or f"exit code {proc.returncode}")
+        first = errors[0] if errors else (_tail(log, 1) or f"exit code {proc.returncode}")
         raise NgspiceError(f"ngspice failed on {cir}: {first}", str(cir), _tail(log))
     return out
 
@@ -155,14 +173,31 @@ def _run_and_read(text: str, keep_dir, timeout_s: float):
     failure so that the netlist the error names can be inspected); returns (times, volts, names, spice s)."""
     wd = Path(keep_dir) if keep_dir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-ngspice-"))
     t1 = time.perf_counter()
-    data = run_netlist_text(text, wd, timeout_s=timeout_s)
-    t_spice = time.perf_counter() - t1
-    try:
+    with scratch_dir(wd, keep=keep_dir is not None):
+        data = run_netlist_text(text, wd, timeout_s=timeout_s)
+        t_spice = time.perf_counter() - t1
         times, volts, names = read_wrdata(data)
-    finally:
-        if keep_dir is None:
-            shutil.rmtree(wd, ignore_errors=True)
     return times, volts, names, t_spice
+
+
+@contextlib.contextmanager
+def scratch_dir(wd: Path, keep: bool = False):
+    """Remove the scratch directory ``wd`` when the block ends — on success, on Ctrl-C, on any error —
+    except when an :class:`NgspiceError` names the netlist inside it (kept for inspection; the
+    message gives its path). ``keep``: the caller's own directory, never removed."""
+    try:
+        yield wd
+    except NgspiceError as exc:
+        if not keep and not (exc.netlist_path and Path(exc.netlist_path).parent == wd):
+            shutil.rmtree(wd, ignore_errors=True)
+        raise
+    except BaseException:
+        if not keep:
+            shutil.rmtree(wd, ignore_errors=True)
+        raise
+    else:
+        if not keep:
+            shutil.rmtree(wd, ignore_errors=True)
 
 
 def result_from_table(problem, spec, config, board: Board, grid, times, volts, names, backend, wall, stats):
@@ -229,11 +264,8 @@ def measure_drift(text: str, d: int, g_unit: float, b_scale: float, workdir: str
         g_unit: the integrators' unit conductance g = s/R0 (S).
     """
     wd = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-probe-"))
-    try:
+    with scratch_dir(wd, keep=workdir is not None):
         I = read_probe(run_netlist_text(text, wd, timeout_s=timeout_s, output_file=PROBE_FILE), d)
-    finally:
-        if workdir is None:
-            shutil.rmtree(wd, ignore_errors=True)
     F = (I[1:] - I[0]).T / g_unit
     f = -I[0] / (g_unit * b_scale)
     return F, f

@@ -27,6 +27,7 @@ from ..circuit.design import Mapping, Realised, adc_readout, realised_matrix
 from ..circuit.spec import HardwareSpec
 from ..core.problem import Problem
 from ..core.config import SimConfig, initial_state, resolve_grid
+from ..core.memory import check_run
 from ..core.noise import ChunkedNormals
 from .result import SimResult
 
@@ -268,6 +269,7 @@ def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: M
     t0 = time.perf_counter()
     values = realise(problem, spec, mapping).components
     grid = resolve_grid(problem, config, values.nominal_tau_s, spec)
+    check_run(grid, problem.d, config.n_traj, config.noise, what="simulate")
     v0 = initial_state(problem, config) * values.b_scale
     q = 2.0 * spec.kappa0_v2 / values.nominal_tau_s
     op = OpAmpParams.from_spec(spec)
@@ -356,6 +358,7 @@ def run_twin_calibrated(cal, config: SimConfig) -> SimResult:
     A_eff = M * tau
     prob = Problem(A_eff, A_eff @ x_b, name="calibrated")
     grid = resolve_grid(prob, config, tau)
+    check_run(grid, prob.d, config.n_traj, config.noise, what="simulate --calib")
     v0 = initial_state(prob, config)
     B = psd_factor(0.5 * (D + D.T))
     x = simulate_linear(M, M @ x_b, B, 1.0, v0, grid, config)

@@ -19,11 +19,11 @@ from ..circuit.mapping import Mapping
 from ..circuit.spec import HardwareSpec
 from ..core.config import SimConfig
 from ..core.noise import NOISE_KINDS
-from ..core.problem import is_factored
+from ..core.problem import FactoredProblem, Problem, is_factored
 from ..errors import InputError
 from .result import SimResult
 
-__all__ = ["Backend", "BACKENDS", "backend_names", "get_backend", "check_supported", "simulate",
+__all__ = ["Backend", "BACKENDS", "backend_names", "get_backend", "check_supported", "check_types", "simulate",
            "simulate_ensemble", "run_ensemble", "EnsembleResult", "simulate_summary"]
 
 _SPICE_NOISE = ("pwl", "trnoise", "trrandom", "none")
@@ -153,9 +153,29 @@ def check_supported(backend, problem, config: SimConfig, mapping: Mapping = Mapp
     return b
 
 
+def check_types(problem, spec, config, mapping=None) -> None:
+    """TypeError saying what was expected when the API is called with the wrong objects (or order):
+    ``simulate(problem, spec, config)`` with a Problem or FactoredProblem, a HardwareSpec (or None), a
+    SimConfig (or None)."""
+    def name(x):
+        return type(x).__name__
+
+    if not isinstance(problem, (Problem, FactoredProblem)):
+        hint = " (build one with thermotwin.Problem(A, b))" if isinstance(problem, np.ndarray) else ""
+        raise TypeError(f"simulate(problem, spec, config): problem must be a thermotwin.Problem or FactoredProblem, "
+                        f"got {name(problem)}{hint}")
+    if spec is not None and not isinstance(spec, HardwareSpec):
+        raise TypeError(f"simulate(problem, spec, config): spec must be a HardwareSpec or None, got {name(spec)}")
+    if config is not None and not isinstance(config, SimConfig):
+        raise TypeError(f"simulate(problem, spec, config): config must be a SimConfig or None, got {name(config)}")
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise TypeError(f"simulate(..., mapping=): mapping must be a Mapping, got {name(mapping)}")
+
+
 def simulate(problem, spec: HardwareSpec | None = None, config: SimConfig | None = None,
              backend="twin", mapping: Mapping = Mapping()) -> SimResult:
     """Simulate ``problem`` (dense or factored) on ``spec`` with ``backend`` (a name or a backend object)."""
+    check_types(problem, spec, config, mapping)
     config = config or SimConfig()
     b = check_supported(backend, problem, config, mapping)
     return b.run(problem, spec or HardwareSpec(), config, mapping)
@@ -178,11 +198,10 @@ class EnsembleResult:
         """The first member's summary with the ensemble's keys (ensemble, x_mean, rel_error,
         rel_error_members, wall_s): what ``simulate --ensemble K --json`` prints."""
         out = self.first.summary()
-        x = self.first.x_exact
-        nx = float(np.linalg.norm(x))
+        rel = self.first._rel      # NaN when x* = 0 (b = 0): summary's rel_error_status says so
         out.update(ensemble=len(self.x_means), x_mean=self.x_mean.tolist(),
-                   rel_error=float(np.linalg.norm(self.x_mean - x) / nx),
-                   rel_error_members=[float(np.linalg.norm(m - x) / nx) for m in self.x_means], wall_s=self.wall_s)
+                   rel_error=float(rel(self.x_mean)),
+                   rel_error_members=[float(rel(m)) for m in self.x_means], wall_s=self.wall_s)
         return out
 
 
@@ -194,6 +213,7 @@ def run_ensemble(problem, spec: HardwareSpec | None, config: SimConfig | None, k
     ``keep="first"`` keeps only the first member's trace (memory: one output array at a time at paper
     scale); ``"all"`` keeps every member's result.
     """
+    check_types(problem, spec, config, mapping)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"ensemble size {k!r} must be an integer ≥ 1")
     if keep not in ("first", "all"):

@@ -10,6 +10,33 @@ import numpy as np
 from ..core.version import __version__
 
 
+#: rel_error_status of a run whose solution is x* = 0 (b = 0): relative errors are null.
+REL_ERROR_UNDEFINED = ("undefined: b = 0 so x* = 0 and ‖x̄ − x*‖/‖x*‖ does not exist; abs_error gives ‖x̄ − x*‖ "
+                       "in problem units")
+
+
+def check_finite_summary(summary: dict, keys=("rel_error", "rel_error_final", "abs_error")) -> dict:
+    """Raise :class:`SimulationError` when a result that should exist is NaN or ±Inf (a run that
+    overflowed must not exit 0); a relative error that does not exist (b = 0) is None with its
+    ``rel_error_status`` and passes. Returns ``summary`` with those None-able values normalised."""
+    import math
+
+    from ..errors import SimulationError
+
+    undefined = summary.get("rel_error_status", "ok") != "ok"
+    for k in keys:
+        v = summary.get(k)
+        if v is None:
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            if undefined and k.startswith("rel_error"):
+                summary[k] = None
+                continue
+            raise SimulationError(f"the run's {k} is {v} (the arithmetic overflowed); bring the spec and the "
+                                  "problem's scale back to physical values (see `thermotwin spec --template`)")
+    return summary
+
+
 @dataclass
 class SimResult:
     """A simulated trajectory and its statistics.
@@ -82,7 +109,16 @@ class SimResult:
         return 0.5 * (seg[:-1] + seg[1:]).mean(axis=0)
 
     def _rel(self, x: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(x - self.x_exact, axis=-1) / np.linalg.norm(self.x_exact)
+        nx = np.linalg.norm(self.x_exact)
+        err = np.linalg.norm(x - self.x_exact, axis=-1)
+        if nx == 0:                  # b = 0: x* = 0 and no relative error exists (summary: null + status)
+            return np.full(np.shape(err), np.nan)
+        return err / nx
+
+    @property
+    def rel_error_defined(self) -> bool:
+        """False when x* = 0 (b = 0): relative errors do not exist; :meth:`summary` gives abs_error."""
+        return bool(np.linalg.norm(self.x_exact) > 0)
 
     @property
     def rel_error(self) -> float:
@@ -136,7 +172,10 @@ class SimResult:
             "average_window_s": [float(self.times[w][0]), self.t_end_s],
             "rel_error": self.rel_error,
             "rel_error_final": float(self._rel(self.x_final)),
-            "residual_mean": float(np.linalg.norm(self.A @ self.x_mean - self.b) / np.linalg.norm(self.b)),
+            "residual_mean": (float(np.linalg.norm(self.A @ self.x_mean - self.b) / np.linalg.norm(self.b))
+                              if np.any(self.b) else None),
+            "abs_error": float(np.linalg.norm(self.x_mean - self.x_exact)),
+            "rel_error_status": "ok" if self.rel_error_defined else REL_ERROR_UNDEFINED,
             "b_scale": self.b_scale,
             "spec_hash": self.spec_hash,
             "problem_hash": self.problem_hash,

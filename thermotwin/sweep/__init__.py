@@ -11,7 +11,8 @@ Importing this package loads neither dask, matplotlib nor tqdm.
 
 from __future__ import annotations
 
-import json
+
+from ..io import json_text
 
 __all__ = ["add_parser", "cmd_sweep", "load_sweep", "run_sweep"]
 
@@ -35,7 +36,7 @@ def cmd_sweep(args) -> int:
                   plots=not args.no_plots, timeout_s=args.timeout, retry_failed=args.retry_failed,
                   sweep_file=str(args.sweep_file))
     if args.json:
-        print(json.dumps(s))
+        print(json_text(s))
         return 0
     rate = f", {s['runs_per_s']:.1f} runs/s" if s["runs_per_s"] else ""
     where = f"Dask scheduler {s['scheduler']}" if s["scheduler"] else f"{s['workers']} local worker(s)"

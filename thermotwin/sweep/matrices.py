@@ -23,6 +23,10 @@ def generated_problem(family: str, d: int, cond: float | None = None, matrix_see
         raise ValueError(f"d = {d!r}: the dimension must be an integer ≥ 1")
     if not isinstance(matrix_seed, (int, np.integer)) or isinstance(matrix_seed, bool) or matrix_seed < 0:
         raise ValueError(f"matrix_seed = {matrix_seed!r} must be an integer ≥ 0")
+    from ..core.memory import DENSE_WORK_MATRICES, check_memory
+
+    check_memory(8.0 * DENSE_WORK_MATRICES * float(d) ** 2, f"a generated {d}×{d} {family} matrix",
+                 "sweep a smaller d (the dense solver holds d×d arrays)")
     rng = np.random.default_rng([int(matrix_seed), int(d)])
     if family == "spd":
         cond = 100.0 if cond is None else cond

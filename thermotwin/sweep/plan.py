@@ -465,6 +465,8 @@ def load_sweep(path, backend: str | None = None) -> SweepPlan:
     try:
         return SweepPlan.from_dict(data, base_dir=p.resolve().parent, backend=backend)
     except KeyError as exc:
-        raise KeyError(f"{p}: {exc.args[0] if exc.args else exc}") from None
+        from ..errors import UnknownKeyError
+
+        raise UnknownKeyError(f"{p}: {exc.args[0] if exc.args else exc}") from None
     except (TypeError, ValueError) as exc:
         raise InputError(f"{p}: {exc}") from None

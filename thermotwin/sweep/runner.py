@@ -28,8 +28,11 @@ POOL_MIN_FLOP = 3e9
 RESULTS_EVERY_S = 30.0
 
 
-def _n_out_estimate(setup) -> int | None:
-    """Output steps of a grid point from its nominal design (None if the design itself fails)."""
+def _n_out_estimate(setup, checkpoints=()) -> int | None:
+    """Output steps of a grid point from its nominal design (None if the design itself fails).
+
+    A checkpoint after the point's t_end is refused here (InputError): its column would hold no
+    value for every run of the point while the status says ok."""
     from ..circuit.design import design
     from ..core.config import SimConfig, resolve_grid
 
@@ -44,6 +47,14 @@ def _n_out_estimate(setup) -> int | None:
     except ValueError as exc:
         raise InputError(f"grid point {setup.index} ({', '.join(f'{k}={v!r}' for k, v in setup.values.items())}"
                          f"): {exc}") from None
+    from ..units import parse_time
+
+    for label in checkpoints:
+        t = parse_time(label, values.nominal_tau_s)
+        if t > grid.t_end_s * (1 + 1e-9):
+            where = ", ".join(f"{k}={v!r}" for k, v in setup.values.items()) or "the sweep"
+            raise InputError(f"checkpoint {label!r} ({t:.3g} s) is after t_end ({grid.t_end_s:.3g} s) at grid point "
+                             f"{setup.index} ({where}); drop the checkpoint or raise t_end")
     return grid.n_out
 
 
@@ -128,7 +139,7 @@ def run_sweep(plan: SweepPlan, out_dir, workers: int | None = None, scheduler: s
 
     with one_blas_thread():                            # O(d³) checks; multi-threaded BLAS thrashes on shared cores
         setups = plan.validate_points()
-        n_outs = {st.index: _n_out_estimate(st) for st in setups}    # bad time options fail here
+        n_outs = {st.index: _n_out_estimate(st, plan.checkpoints) for st in setups}   # bad times fail here
     slots = workers
     if scheduler:                                      # fail before touching the directory
         from .execute import connect

@@ -11,8 +11,8 @@ condition number of the nominal matrix):
 * ``rel_error`` — ‖x̂(t_end) − x*‖/‖x*‖ with x̂ the trapezoidal time average of the read-out over the
   averaging window [settle, t_end] (``SimResult.rel_error``); x* = A⁻¹b of the nominal matrix.
 * ``rel_error_at_<checkpoint>`` — the same error of the estimate x̂(t) at the output time nearest the
-  checkpoint: the read-out itself before the window starts, the running average after. Empty
-  (NaN) when the checkpoint lies beyond t_end.
+  checkpoint: the read-out itself before the window starts, the running average after. A
+  checkpoint after t_end is refused when the sweep starts (:mod:`thermotwin.sweep.runner`).
 * ``t_to_<tol>`` — the first output time t such that the estimate's error stays ≤ tol at every
   output time from t to t_end (seconds, counted from t = 0, settling included); NaN when the error at
   t_end is above tol. It is a property of the simulated window: a longer run could show a later
