@@ -20,6 +20,21 @@ from .errors import InputError
 MATRIX_SUFFIXES = (".mtx", ".npy", ".csv", ".txt")
 
 
+
+def read_user_text(path: str | os.PathLike, kind: str, cannot_read: str, not_text: str) -> str:
+    """The UTF-8 text of a user's file (an Excel BOM is dropped), or one :class:`InputError` line.
+
+    ``cannot_read`` and ``not_text`` are the messages for an unreadable file and for bytes that are
+    not UTF-8; ``{p}`` and ``{why}`` in them are filled with the path and the system's reason.
+    """
+    p = Path(path)
+    try:
+        return p.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError(cannot_read.format(p=p, why=exc.strerror or exc)) from None
+    except UnicodeDecodeError:
+        raise InputError(not_text.format(p=p, kind=kind)) from None
+
 def _npy_shape(p: Path) -> tuple:
     """The shape an .npy header announces (read without loading the data)."""
     with open(p, "rb") as fh:

@@ -6,7 +6,6 @@ matplotlib is imported only here, inside the function that draws.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -168,14 +168,11 @@ class Calibration:
     def load(cls, path) -> "Calibration":
         from pathlib import Path
 
+        from ..io import read_user_text
+
         p = Path(path)
-        try:
-            text = p.read_bytes().decode("utf-8-sig")
-        except OSError as exc:
-            raise InputError(f"{p}: cannot read calibration ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise InputError(f"{p}: not a UTF-8 text file, so not a calibration; make one with "
-                             "`thermotwin calibrate`") from None
+        text = read_user_text(p, "calibration", "{p}: cannot read calibration ({why})",
+                              "{p}: not a UTF-8 text file, so not a calibration; make one with `thermotwin calibrate`")
         return cls.from_json(text, str(p))
 
 

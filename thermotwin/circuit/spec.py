@@ -241,15 +241,11 @@ class HardwareSpec:
         from pathlib import Path
 
         from ..errors import InputError, UnknownKeyError
+        from ..io import read_user_text
 
         p = Path(path)
-        try:
-            text = p.read_bytes().decode("utf-8-sig")
-        except OSError as exc:
-            raise InputError(f"cannot read spec file {p} ({exc.strerror}); check the path") from exc
-        except UnicodeDecodeError:
-            raise InputError(f"{p}: not a UTF-8 text file, so not a spec; start from `thermotwin spec --template`") \
-                from None
+        text = read_user_text(p, "spec", "cannot read spec file {p} ({why}); check the path",
+                              "{p}: not a UTF-8 text file, so not a spec; start from `thermotwin spec --template`")
 
         try:
             return cls.from_json(text)

@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-import zipfile
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 

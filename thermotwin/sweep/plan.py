@@ -35,7 +35,6 @@ Unknown keys, empty lists, repeated values and invalid values are errors that na
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,7 +162,7 @@ class SweepPlan:
         unknown = [k for k in data if k not in TOP_FIELDS]
         if unknown:
             k = unknown[0]
-            hint = (f"; spec fields go in the [spec] table or in [grid]" if k in FIELD_DOCS or k.startswith("opamp")
+            hint = ("; spec fields go in the [spec] table or in [grid]" if k in FIELD_DOCS or k.startswith("opamp")
                     else "")
             raise KeyError(f"unknown sweep field {k!r}{hint}; known fields: {', '.join(TOP_FIELDS)}")
         if "matrix" not in data:

@@ -26,6 +26,23 @@ def _save(fig, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _finish_cost_plot(fig, ax, path: Path, xlabel: str, title: str) -> None:
+    """Labels, grid and the outside legend of the per-iteration cost plots, then save."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("seconds per iteration")
+    ax.set_title(title)
+    _finish(fig, [ax], path, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def _finish(fig, axes, path: Path, **legend) -> None:
+    """Grid and legend on every axis (legend options default to fontsize 8), then lay out and save."""
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(**({"fontsize": 8} | legend))
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def draw_all(m: dict, out: Path) -> dict:
     """Write every figure; returns {file name: caption}."""
     figs = {}
@@ -130,13 +147,9 @@ def fig_vs_n(m: dict, out: Path) -> dict:
                   label=f"{names[term]} (measured)")
         ax.loglog(ns, [extrapolate(fits, term, n) for n in ns], "-", color=colours[term], lw=0.8)
     ax.axvspan(1e4, 1e5, color="0.93", zorder=0)
-    ax.set_xlabel("number of parameters N")
-    ax.set_ylabel("seconds per iteration")
-    ax.set_title(f"Per-iteration cost, d_z = 20, b = {b} (Fig. 2a style; CPU, 1 thread, float64; TNGD transfer derived)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    _save(fig, out / "fig2_vs_N.png")
+    _finish_cost_plot(fig, ax, out / "fig2_vs_N.png", "number of parameters N",
+                      f"Per-iteration cost, d_z = 20, b = {b} (Fig. 2a style; CPU, 1 thread, float64; TNGD "
+                      "transfer derived)")
     return {"fig2_vs_N.png": "Per-iteration time against N at d_z = 20: TNGD's modelled terms (green), its total "
                              "with the digital part measured here (black), and NGD / NGD-CG / Woodbury measured "
                              "(markers) and extrapolated with fitted operation-count models (dashed). Shaded: the "
@@ -165,13 +178,8 @@ def fig_vs_dz(m: dict, out: Path) -> dict:
             ax.semilogy(*zip(*v), "o-", color=col, label=f"{lab} + digital (measured)")
     ax.semilogy(dz, [p["jac_s"] for p in pts], "s-", color="tab:blue", ms=4, label="digital ∇ℓ, J_f, H_L (measured)")
     ax.semilogy(dz, [p["adam_s"] for p in pts], "s-", color="tab:gray", ms=4, label="Adam step (measured)")
-    ax.set_xlabel("model outputs d_z")
-    ax.set_ylabel("seconds per iteration")
-    ax.set_title(f"Per-iteration cost against d_z at N ≈ {n} (b = {pts[0]['batch']})")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    _save(fig, out / "fig2_vs_dz.png")
+    _finish_cost_plot(fig, ax, out / "fig2_vs_dz.png", "model outputs d_z",
+                      f"Per-iteration cost against d_z at N ≈ {n} (b = {pts[0]['batch']})")
     return {"fig2_vs_dz.png": f"Per-iteration time against d_z at N ≈ {n}, all digital terms measured here."}
 
 
@@ -210,10 +218,7 @@ def fig_analog(m: dict, out: Path) -> dict:
     ax.set_xlabel("index (descending)")
     ax.set_ylabel("eigenvalue of GGN + λI (rate in 1/τ)")
     ax.set_title("Spectrum of GGN + λI")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, out / "analog_time.png")
+    _finish(fig, [ax], out / "analog_time.png")
     return {"analog_time.png": "Left: relative error of the device state against the exact natural gradient versus t, "
                                "ideal board (closed form, checked against thermotwin.simulate) and a realistic board "
                                "(16-bit resistors 1 kΩ–100 MΩ, A0 = 1e5, GBW = 100 MHz), noise-free and with κ0. "
@@ -304,10 +309,7 @@ def fig_runtime(m: dict, out: Path, adam: str) -> dict:
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("modelled runtime (s): digital measured + App. C transfer (derived) + t·τ")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, out / "fig3_runtime.png")
+    _finish(fig, axes, out / "fig3_runtime.png")
     return {"fig3_runtime.png": f"Fig. 3 style: training loss (left) and test accuracy (right) against modelled runtime, "
                                 f"TNGD at t = 5τ (warm and reset) and {adam} (best of the learning-rate sweep); one line "
                                 "per seed."}
