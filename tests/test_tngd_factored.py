@@ -256,7 +256,7 @@ def test_analog_curve_has_its_oracles(torch_, digits):
 
 
 def test_paper_sizes_option_parses_and_rejects(capsys):
-    from thermotwin.timing import _sizes
+    from thermotwin.cli.timing import _sizes
 
     assert _sizes("1e4,1e5") == (10_000, 100_000) and _sizes("none") == () and _sizes("3e4, 1e4") == (10_000, 30_000)
     code = cli.main(["validate-timing", "--out", "/tmp/never-written", "--paper-sizes", "1e4,1e7"])

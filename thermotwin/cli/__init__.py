@@ -15,7 +15,7 @@ from ..core.memory import lifted
 from ..core.version import __version__
 from ..errors import SimulationError, ThermotwinError
 from ..sweep import add_parser as add_sweep
-from ..timing import add_parser as add_timing
+from .timing import add_parser as add_timing
 from . import analysis, board, factored, simulate
 
 EXIT_INPUT = 2

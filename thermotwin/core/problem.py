@@ -217,7 +217,7 @@ def load_problem(matrix_path=None, rhs_path=None, *, factored: bool = True):
     array ``g`` inside it, so ``rhs_path`` must be None); with ``factored=False`` (a caller that
     needs the dense form) it is refused with a one-line :class:`InputError`.
     """
-    from ..io import read_matrix, read_vector
+    from .io import read_matrix, read_vector
 
     if factored and matrix_path is not None and Path(matrix_path).suffix.lower() == ".npz":
         if rhs_path is not None:
@@ -243,7 +243,7 @@ def builtin_example() -> Problem:
     ``scripts/make_builtin_example.py`` regenerates the stored files; scikit-learn is not needed
     at run time.
     """
-    from ..io import read_matrix, read_vector
+    from .io import read_matrix, read_vector
 
     base = resources.files("thermotwin") / "data"
     with resources.as_file(base / "diabetes_ridge_A.mtx") as pa, resources.as_file(
