@@ -43,22 +43,30 @@ BASIS_RESIDUAL_TOL = 1e-12
 DOUBLING_THETA = 0.05
 
 
+_BLAS_CONTROLLER = None
+
+
 @contextmanager
 def blas_threads(n: int | None = 1):
     """Limit OpenBLAS to ``n`` threads (None: leave it alone); no-op without threadpoolctl.
 
     On a shared machine two threads spin-wait while other work holds the cores and run slower
-    than one (timings in benchmarks/results/NOTES.md).
+    than one (timings in benchmarks/results/NOTES.md). The threadpoolctl controller is built once
+    and cached: a use then costs ~20 µs, where ``threadpool_limits`` rescans the libraries (~4 ms).
     """
+    global _BLAS_CONTROLLER
     if n is None:
         yield
         return
     try:
-        from threadpoolctl import threadpool_limits
+        if _BLAS_CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER = ThreadpoolController()
     except ImportError:                      # pragma: no cover - then OPENBLAS_NUM_THREADS decides
         yield
         return
-    with threadpool_limits(limits=n, user_api="blas"):
+    with _BLAS_CONTROLLER.limit(limits=n, user_api="blas"):
         yield
 
 

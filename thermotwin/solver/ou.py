@@ -17,7 +17,6 @@ memory is chunked along time.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import scipy.linalg
@@ -27,6 +26,7 @@ from ..circuit.design import Mapping, Realised, adc_readout, realised_matrix
 from ..circuit.spec import HardwareSpec
 from ..core.problem import Problem
 from ..core.config import SimConfig, initial_state, resolve_grid
+from ..core.lowrank import blas_threads
 from ..core.memory import check_run
 from ..core.noise import ChunkedNormals
 from .result import SimResult
@@ -163,25 +163,11 @@ def simulate_realised(real: Realised, q: float, v0_volts: np.ndarray, grid, conf
     return simulate_linear(real.M, real.f, np.diag(real.noise_gain), q, v0_volts, grid, config, chunk_bytes)
 
 
-_BLAS = None
-
-
-@contextmanager
 def one_blas_thread():
-    """One BLAS thread for the run (a cached threadpoolctl controller: ~20 µs per use, where
-    ``threadpool_limits`` rescans the libraries, ~4 ms). Measured on this shared 2-core machine: the
-    mixing GEMM (10⁴ × 50 @ 50 × 50) took 2–10 ms on one OpenBLAS thread and 19–32 ms on two."""
-    global _BLAS
-    try:
-        if _BLAS is None:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS = ThreadpoolController()
-    except ImportError:                      # pragma: no cover - then OPENBLAS_NUM_THREADS decides
-        yield
-        return
-    with _BLAS.limit(limits=1, user_api="blas"):
-        yield
+    """One BLAS thread for the run (:func:`thermotwin.core.lowrank.blas_threads`). Measured on this
+    shared 2-core machine: the mixing GEMM (10⁴ × 50 @ 50 × 50) took 2–10 ms on one OpenBLAS thread
+    and 19–32 ms on two."""
+    return blas_threads(1)
 
 
 def simulate_linear(M: np.ndarray, f: np.ndarray, B: np.ndarray, q: float, x0: np.ndarray, grid,
