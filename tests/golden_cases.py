@@ -59,12 +59,23 @@ class GoldenCase:
     def data_path(self) -> Path:
         return DATA_DIR / f"{self.name}.data"
 
-    def render(self) -> str:
-        if self.factored:
-            from thermotwin.circuit.netlist import render_factored_netlist
+    @property
+    def noise_stem(self) -> str:
+        return f"{self.name}_noise"
 
-            return render_factored_netlist(self.problem, self.spec, self.config, output_file=self.output_file)
-        return tt.render_netlist(self.problem, self.spec, self.config, output_file=self.output_file)
+    def render_files(self):
+        """The :class:`thermotwin.circuit.netlist.Netlist` (text and noise files) of this case."""
+        from thermotwin.circuit.netlist import render_netlist_files
+
+        return render_netlist_files(self.problem, self.spec, self.config, output_file=self.output_file,
+                                    noise_file=self.noise_stem)
+
+    def render(self) -> str:
+        return self.render_files().text
+
+    def noise_paths(self) -> list[Path]:
+        """The committed noise files beside the netlist (``pwl`` cases)."""
+        return [NETLIST_DIR / name for name in self.render_files().files]
 
 
 def ref_problem() -> tt.Problem:
@@ -106,6 +117,8 @@ def run_stored(case: GoldenCase, ngspice: str | None = None) -> Path:
     exe = ngspice or shutil.which("ngspice")
     wd = Path(tempfile.mkdtemp(prefix="thermotwin-golden-"))
     shutil.copy(case.netlist_path, wd / case.netlist_path.name)
+    for p in case.noise_paths():
+        shutil.copy(p, wd / p.name)
     subprocess.run([exe, "-b", case.netlist_path.name], cwd=wd, check=True, capture_output=True,
                    stdin=subprocess.DEVNULL, timeout=120)
     return wd / case.output_file
@@ -117,8 +130,7 @@ def regenerate(with_data: bool = True) -> list[Path]:
     NETLIST_DIR.mkdir(exist_ok=True)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     for case in CASES.values():
-        case.netlist_path.write_text(case.render())
-        written.append(case.netlist_path)
+        written += case.render_files().write(case.netlist_path)
         if with_data and case.stored_run and shutil.which("ngspice"):
             out = run_stored(case)
             shutil.copy(out, case.data_path)

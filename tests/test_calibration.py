@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 import thermotwin as tt
+from thermotwin.circuit.netlist import render_netlist_files
 from calib_oracles import drift_cov_delta
 from thermotwin import cli
 from thermotwin.bench import bench_matrix
@@ -136,8 +137,11 @@ def ngspice_run(tmp_path_factory):
     problem = tt.Problem(A3, B3)
     spec = tt.HardwareSpec(kappa0_v2=1e-4)
     cfg = tt.SimConfig(t_end="20tau", dt_out="0.1tau", noise="pwl", seed=3)
-    body = strip_control(tt.render_netlist(problem, spec, cfg))
+    net = render_netlist_files(problem, spec, cfg)
+    body = strip_control(net.text)
     assert ".control" not in body and body.rstrip().endswith(".end")
+    for name, text in net.files.items():          # the noise file the netlist reads, beside it
+        (wd / name).write_text(text)
     (wd / "bin.cir").write_text(body)
     (wd / "asc.cir").write_text(body.rstrip()[:-len(".end")]
                                 + ".control\nset filetype=ascii\nrun\nwrite asc.raw\nquit 0\n.endc\n.end\n")
@@ -237,8 +241,8 @@ def test_nonuniform_csv_resampling_is_exact_on_linear_data(tmp_path):
 @pytest.mark.ngspice
 def test_csv_and_raw_of_the_same_run_give_the_same_numbers(ngspice_run):
     """trace.csv (ngspice `linearize` + `wrdata`, problem units) and the raw file of the same
-    deterministic PWL run: the output grid times are breakpoints of the PWL sources, so they are in
-    the raw file (to ~3e-13 s) and interpolation there is exact. trace.csv keeps 13 significant
+    deterministic PWL run: the output grid times are breakpoints of the noise clock (every noise step),
+    so they are in the raw file (to ~3e-13 s) and interpolation there is exact. trace.csv keeps 13 significant
     digits; measured agreement ~1e-8 of the signal range (time offsets of the breakpoints times the
     slope). Bound 1e-6 of the range. Row 0 is skipped: ngspice's raw file starts at its first time
     step (3.3e-10 s here), not at t = 0, and np.interp would hold that value."""

@@ -101,7 +101,7 @@ def test_matrix_entry_changed_by_1e_6_relative_is_red():
 @pytest.mark.parametrize("old,new,shown", [
     ("R0_1 o1 s0", "R0_1 o2 s0", "R0_1 o2 s0"),          # one node name
     ("Vdac0 din0 0 DC", "Idac0 din0 0 DC", "Idac0"),       # one source type (V → I)
-    ("Vn1 nn1 0", "Vn1 nn1 0 DC", "Vn1 nn1 0 DC"),         # one extra keyword
+    ("a_noise0 %vd [", "a_noise0 %v [", "a_noise0 %v ["),  # one port type
 ])
 def test_one_token_changed_is_red(old, new, shown):
     golden = CASES["ref_3x3_pwl"].netlist_path.read_text()

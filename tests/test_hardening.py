@@ -174,7 +174,7 @@ def test_failed_ngspice_names_or_removes_its_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(ngspice, "find_ngspice", lambda: "/bin/true")
 
-    def interrupted(text, wd, timeout_s=600.0, output_file=None):
+    def interrupted(text, wd, timeout_s=600.0, output_file=None, files=None):
         (wd / "circuit.cir").write_text(text)
         raise KeyboardInterrupt
 
@@ -183,7 +183,7 @@ def test_failed_ngspice_names_or_removes_its_folder(tmp_path, monkeypatch):
         ngspice._run_and_read("* x\n.end\n", None, 1.0)
     assert list(tmp_path.iterdir()) == []
 
-    def failed(text, wd, timeout_s=600.0, output_file=None):
+    def failed(text, wd, timeout_s=600.0, output_file=None, files=None):
         (wd / "circuit.cir").write_text(text)
         raise NgspiceError(f"ngspice failed on {wd / 'circuit.cir'}: x", str(wd / "circuit.cir"))
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import thermotwin as tt
+from thermotwin.circuit.netlist import render_netlist_files
 from thermotwin.circuit import spice_codes
 from thermotwin.circuit.design import design
 from thermotwin.circuit.spec import IDEAL_SPICE_GAIN
@@ -90,11 +91,17 @@ def mixed_problem(d: int = 12, seed: int = 3) -> tt.Problem:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_netlist_text(name):
     case = CASES[name]
-    text = case.render()
+    net = case.render_files()
     if REGEN:
-        case.netlist_path.write_text(text)
+        net.write(case.netlist_path)
     assert case.netlist_path.exists(), f"{case.netlist_path} missing; run with THERMOTWIN_REGEN_GOLDEN=1"
-    assert_matches_golden(text, case.netlist_path.read_text(), case.netlist_path.name)
+    assert_matches_golden(net.text, case.netlist_path.read_text(), case.netlist_path.name)
+    # the noise files travel with the netlist (pwl): same names, same numbers
+    assert [p.name for p in case.noise_paths()] == list(net.files)
+    assert bool(net.files) == (case.config.noise == "pwl")
+    for p, body in zip(case.noise_paths(), net.files.values()):
+        assert p.exists(), f"{p} missing; run with THERMOTWIN_REGEN_GOLDEN=1"
+        assert_matches_golden(body, p.read_text(), p.name)
 
 
 def test_golden_cases_are_what_the_brief_says():
@@ -183,33 +190,47 @@ def test_trrandom_parameters_are_sigma_then_zero_mean():
 
 
 def test_pwl_noise_carries_the_twin_stream():
-    """PWL noise of node i = −R0·C·sqrt(q/h)·z[:, i], z = zoh_normals(seed)[0] (docs/backends.md#pathwise), held for h."""
+    """PWL noise of node i = −R0·C·sqrt(q/h)·z[:, i], z = zoh_normals(seed)[0] (docs/noise.md#ngspice), held
+    for h: the netlist's filesource model scales the standard normals of its noise file."""
     p = CASES["ref_3x3_pwl"].problem
     spec = tt.HardwareSpec.ideal()
     cfg = tt.SimConfig(t_end="3tau", seed=7, noise="pwl")
-    text = tt.render_netlist(p, spec, cfg)
+    net = render_netlist_files(p, spec, cfg)
     values = design(p, spec)
     grid = resolve_grid(p, cfg, values.nominal_tau_s)
     h = grid.noise_step_s
     z = zoh_normals(7, grid.n_noise_steps, p.d)[0]
-    amp = -spec.r0_ohm * spec.c_farad * np.sqrt(2 * spec.kappa0_v2 / values.nominal_tau_s / h) * z
-    blocks = re.findall(r"^Vn(\d+) nn\d+ 0\n((?:\+.*\n)+)", text, flags=re.M)
-    assert len(blocks) == p.d
-    for idx, body in blocks:
-        i = int(idx)
-        nums = body.replace("+", " ").replace("PWL(", " ").replace(")", " ").split()
-        tv = np.array(nums, dtype=float).reshape(-1, 2)
-        t, v = tv[:, 0], tv[:, 1]
-        assert np.all(np.diff(t) > 0)
-        # exact: the renderer's elementwise formula (IEEE ×, ÷, √: the same bits on every machine) in the
-        # same order, printed by repr (fmt), which reads back bit for bit
-        np.testing.assert_array_equal(v[0::2], amp[:, i])        # bit-exact repr round trip
-        np.testing.assert_array_equal(v[1::2], amp[:, i])        # exact: as above
-        k = np.arange(grid.n_noise_steps)
-        np.testing.assert_allclose(t[1::2], (k + 1) * h, rtol=1e-14)
-        np.testing.assert_allclose(t[2::2] - k[1:] * h, spice_codes.PWL_RISE_FRACTION * h, rtol=1e-6)
-        assert t[-1] == pytest.approx(grid.t_end_s, rel=1e-14)
+    scale = -spec.r0_ohm * spec.c_farad * np.sqrt(2 * spec.kappa0_v2 / values.nominal_tau_s / h)
+    assert list(net.files) == ["thermotwin_noise0.txt"]
+    model = re.search(r"^\.model noise_src0 filesource \((.*)\)$", net.text, flags=re.M).group(1)
+    assert 'file="thermotwin_noise0.txt"' in model and "amplstep=true" in model
+    assert re.search(r"^a_noise0 %vd \[nn0 0 nn1 0 nn2 0\] noise_src0$", net.text, flags=re.M)
+    amplscale = [float(x) for x in re.search(r"amplscale=\[([^\]]*)\]", model).group(1).split()]
+    assert amplscale == pytest.approx([scale] * p.d, rel=1e-15)
+    assert float(re.search(r"timescale=(\S+)", model).group(1)) == pytest.approx(h, rel=1e-15)
+    # the breakpoint clock: zero-amplitude TRRANDOM with period h
+    clock = re.search(r"^Vnclk nclk 0 DC 0 TRRANDOM\(2 (\S+) 0 0 0\)$", net.text, flags=re.M)
+    assert float(clock.group(1)) == pytest.approx(h, rel=1e-15)
+    rows = np.array([ln.split() for ln in net.files["thermotwin_noise0.txt"].splitlines()
+                     if not ln.startswith("#")], dtype=float)
+    assert rows.shape == (grid.n_noise_steps + 1, p.d + 1)
+    np.testing.assert_array_equal(rows[:, 0], np.arange(grid.n_noise_steps + 1))   # exact: integer indices
+    # exact: repr (fmt) reads back bit for bit; the last row repeats the last step (closes its interval)
+    np.testing.assert_array_equal(rows[:-1, 1:], z)
+    np.testing.assert_array_equal(rows[-1, 1:], z[-1])                              # exact: as above
 
+
+def test_pwl_noise_files_group_sixteen_nodes():
+    """filesource reads 512-byte lines: 16 nodes per file, every line shorter than that."""
+    d = 35
+    p = tt.Problem(np.eye(d) * 2.0, np.ones(d), name="eye35")
+    net = render_netlist_files(p, tt.HardwareSpec.ideal(), tt.SimConfig(t_end="1tau", seed=3, noise="pwl"),
+                               noise_file="x")
+    assert list(net.files) == ["x0.txt", "x1.txt", "x2.txt"]
+    widths = [len(ln.split()) for name in net.files for ln in net.files[name].splitlines()[2:3]]
+    assert widths == [17, 17, 4]
+    assert max(len(ln) for body in net.files.values() for ln in body.splitlines()[2:]) < 512
+    assert len(re.findall(r"^a_noise\d+ %vd", net.text, flags=re.M)) == 3
 
 def test_render_is_deterministic_and_independent_of_cache_state():
     p = mixed_problem(6)

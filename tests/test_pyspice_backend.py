@@ -60,13 +60,20 @@ def test_rejects_white_noise_and_many_trajectories():
 def test_bad_netlist_and_timeout_raise_and_leave_ngspice_usable():
     from thermotwin.solver.pyspice_backend import run_netlist_shared, shared_ngspice
 
+    from thermotwin.circuit.netlist import render_netlist_files
+
     cfg = tt.SimConfig(t_end="5tau", seed=3)
-    text = tt.render_netlist(SPD3, tt.HardwareSpec(), cfg)
+    net = render_netlist_files(SPD3, tt.HardwareSpec(), cfg)
+    text, files = net.text, net.files
     plots = set(shared_ngspice().plot_names)
     with pytest.raises(tt.NgspiceError, match="unknown subckt"):
-        run_netlist_shared(text.replace("\n", "\nXbad a b nosuch_subckt\n", 1))
+        run_netlist_shared(text.replace("\n", "\nXbad a b nosuch_subckt\n", 1), files=files)
     with pytest.raises(tt.NgspiceError, match="no such command"):
-        run_netlist_shared(text.replace(".control\n", ".control\nnosuch_command\n", 1))
+        run_netlist_shared(text.replace(".control\n", ".control\nnosuch_command\n", 1), files=files)
+    with pytest.raises(tt.NgspiceError, match="noise file thermotwin_noise0.txt .* is missing"):
+        run_netlist_shared(text)
+    with pytest.raises(tt.NgspiceError, match="malformed"):
+        run_netlist_shared(text, files={"thermotwin_noise0.txt": "0 1.0 2.0\n"})
     with pytest.raises(tt.NgspiceError, match="timed out"):
         tt.simulate(tt.builtin_example(), config=tt.SimConfig(t_end="40tau", seed=1, timeout_s=0.05),
                     backend="pyspice")

@@ -47,7 +47,7 @@ from .factored import FactoredBoard
 from .mapping import Mapping
 from .opamp import OpAmpParams
 from .spec import IDEAL_SPICE_GAIN, HardwareSpec
-from .spice_text import OUTPUT_FILE, finish, fmt, header_lines, integrator_cell, noise_source
+from .spice_text import NOISE_FILE, OUTPUT_FILE, finish, fmt, header_lines, integrator_cell, noise_block, noise_source
 
 #: Largest N·r + r² (programmable resistors / 2) rendered without ``max_resistors``: SPICE is the
 #: validation oracle for small boards (docs/noise.md#dense-cost), a netlist of this size is already ~100 MB.
@@ -73,9 +73,11 @@ def check_size(problem, max_resistors: int = DEFAULT_MAX_RESISTORS) -> None:
                          "the factored twin (thermotwin simulate problem.npz) at this size")
 
 
-def factored_layout(problem, spec: HardwareSpec, config, board: FactoredBoard, out_name: str, probe: bool) -> str:
+def factored_layout(problem, spec: HardwareSpec, config, board: FactoredBoard, out_name: str, probe: bool,
+                    noise_stem: str = NOISE_FILE) -> tuple[str, dict[str, str]]:
     """The three-array board's netlist: header, the J₁ and H' stages, the N integrator cells fed by the J₂ᵀ
-    array, ``.ic`` (with the pole nodes' static solution) and the control block."""
+    array, the noise block, ``.ic`` (with the pole nodes' static solution) and the control block.
+    Returns (text, {noise file name: text}) — files only for ``pwl`` noise."""
     N, r = problem.N, problem.r
     P = board.parts
     tau = board.tau_s
@@ -104,13 +106,15 @@ def factored_layout(problem, spec: HardwareSpec, config, board: FactoredBoard, o
         blank_before_opamp=False)
     L += _stage_lines(P, spec, plus, op)
     L += _integrator_lines(problem, spec, config, P, grid, tau, plus, op, cap_ic, probe)
+    block, files = noise_block(spec, grid, tau, config.noise, config.seed, N, probe, noise_stem)
+    L += block
     ics = [f"v(o{i})={fmt(v0[i])}" for i in range(N)]
     if op.has_pole:             # internal pole nodes at the static solution (no start-up glitch)
         st = static_nodes(P, v0, op, spec.r0_ohm)
         ics += [f"v(p{i})={fmt(v0[i])}" for i in range(N)]
         ics += [f"v({name}{k})={fmt(val)}" for name in ("pn", "py", "pny", "pz", "pnz")
                 for k, val in enumerate(st[name])]
-    return finish(L, probe, N, grid, config.noise, config.seed, out_name, ics)
+    return finish(L, probe, N, grid, config.noise, config.seed, out_name, ics), files
 
 
 def _inverter(name: str, inp: str, summing: str, out: str, plus: str, op: OpAmpParams, R0: float) -> list[str]:

@@ -32,14 +32,15 @@ from .mapping import Mapping
 from .opamp import OpAmpParams
 from .spec import IDEAL_SPICE_GAIN, HardwareSpec
 from .spice_text import (  # noqa: F401 (old names of the shared text)
-    OUTPUT_FILE, PROBE_FILE, _pwl, finish, fmt, header_lines, integrator_cell, integrator_lines, noise_source,
-    probe_control_lines, probe_node, tran_control_lines,
+    NOISE_FILE, OUTPUT_FILE, PROBE_FILE, finish, fmt, header_lines, integrator_cell, integrator_lines, noise_block,
+    noise_file_names, noise_source, probe_control_lines, probe_node, tran_control_lines,
 )
 from .field import field_params, initial_x
 
 _noise_source = noise_source
 
-__all__ = ["render_netlist", "render_factored_netlist", "noise_plan", "OUTPUT_FILE", "PROBE_FILE", "fmt"]
+__all__ = ["render_netlist", "render_netlist_files", "render_factored_netlist", "noise_plan", "Netlist",
+           "OUTPUT_FILE", "PROBE_FILE", "NOISE_FILE", "fmt"]
 
 
 def noise_plan(problem: Problem, spec: HardwareSpec, config, tau_s: float) -> tuple[float, int]:
@@ -48,11 +49,43 @@ def noise_plan(problem: Problem, spec: HardwareSpec, config, tau_s: float) -> tu
     return grid.noise_step_s, grid.n_noise_steps
 
 
+@dataclasses.dataclass(frozen=True)
+class Netlist:
+    """A netlist and the files it reads: ``text`` (the ``.cir``) and ``files`` ({name: text}, to be
+    written beside it — the noise files of ``--noise pwl``; empty for every other mode)."""
+    text: str
+    files: dict
+
+    def write(self, path) -> list:
+        """Write the netlist to ``path`` and its files beside it, each atomically; returns the paths."""
+        from pathlib import Path
+
+        from ..core.io import atomic_write_text
+
+        path = Path(path)
+        written = []
+        for name, body in self.files.items():       # the files first: a netlist never names a missing one
+            atomic_write_text(path.parent / name, body)
+            written.append(path.parent / name)
+        atomic_write_text(path, self.text)
+        return [path, *written]
+
+
 def render_netlist(problem, spec: HardwareSpec, config, mapping: Mapping = Mapping(),
                    values: ComponentValues | None = None, output_file: str = OUTPUT_FILE,
                    probe: bool = False, *, board: Board | FactoredBoard | None = None,
-                   max_resistors: int = DEFAULT_MAX_RESISTORS) -> str:
-    """Render the ngspice netlist of ``problem`` (dense or factored) on ``spec``.
+                   max_resistors: int = DEFAULT_MAX_RESISTORS, noise_file: str = NOISE_FILE) -> str:
+    """The netlist text of :func:`render_netlist_files` (``--noise pwl``: the text names noise files
+    that only :func:`render_netlist_files` returns — use it, or :meth:`Netlist.write`, to run it)."""
+    return render_netlist_files(problem, spec, config, mapping, values, output_file, probe, board=board,
+                                max_resistors=max_resistors, noise_file=noise_file).text
+
+
+def render_netlist_files(problem, spec: HardwareSpec, config, mapping: Mapping = Mapping(),
+                         values: ComponentValues | None = None, output_file: str = OUTPUT_FILE,
+                         probe: bool = False, *, board: Board | FactoredBoard | None = None,
+                         max_resistors: int = DEFAULT_MAX_RESISTORS, noise_file: str = NOISE_FILE) -> Netlist:
+    """Render the ngspice netlist of ``problem`` (dense or factored) on ``spec``, with the files it reads.
 
     Args:
         problem: a dense :class:`Problem` (the Appendix C array) or a factored problem (the three-array
@@ -67,20 +100,26 @@ def render_netlist(problem, spec: HardwareSpec, config, mapping: Mapping = Mappi
             ammeters, one operating point per column; :func:`probe_control_lines`), which measures
             the matrix and forcing the arrays realise.
         max_resistors: factored form: refuse larger boards (the text grows as r(r + 2N)).
+        noise_file: stem of the noise files (``pwl``): ``{stem}0.txt``, ``{stem}1.txt``, … (16 nodes
+            each), named in the text relative to the netlist's folder (sanitised like ``output_file``).
 
     Returns:
-        The netlist text, runnable as ``ngspice -b FILE``; it writes a uniform-grid table of time
-        and every node voltage v(o{i}) to ``output_file`` in the working directory.
+        A :class:`Netlist`: the text, runnable as ``ngspice -b FILE`` with ``files`` written beside
+        it; it writes a uniform-grid table of time and every node voltage v(o{i}) to
+        ``output_file`` in the working directory.
 
-    Cost: O(d² + d·n_noise_steps) text for PWL noise (dense), O(r(r + 2N) + N·n_noise_steps) (factored).
+    Cost: O(d²) text (dense), O(r(r + 2N)) (factored), plus O(d·n_noise_steps) in the noise files.
     """
     out_name = safe_name(output_file, OUTPUT_FILE)
+    stem = safe_name(noise_file, NOISE_FILE)
     if is_factored(problem):
-        return factored_layout(problem, spec, config, _spice_board(problem, spec, mapping, board, max_resistors),
-                               out_name, probe)
+        text, files = factored_layout(problem, spec, config,
+                                      _spice_board(problem, spec, mapping, board, max_resistors), out_name, probe,
+                                      stem)
+        return Netlist(text, files)
     if values is None:
         values = board.components if isinstance(board, Board) else realise(problem, spec, mapping).components
-    return _dense_layout(problem, spec, config, values, out_name, probe)
+    return Netlist(*_dense_layout(problem, spec, config, values, out_name, probe, stem))
 
 
 def _spice_board(problem, spec: HardwareSpec, mapping: Mapping, board, max_resistors: int) -> FactoredBoard:
@@ -91,7 +130,7 @@ def _spice_board(problem, spec: HardwareSpec, mapping: Mapping, board, max_resis
 
 
 def _dense_layout(problem: Problem, spec: HardwareSpec, config, values: ComponentValues, out_name: str,
-                  probe: bool) -> str:
+                  probe: bool, stem: str = NOISE_FILE) -> tuple[str, dict[str, str]]:
     """The Appendix C array: one integrator cell per unknown, its row of entry resistors from o_j / n_j."""
     d = problem.d
     tau = values.nominal_tau_s
@@ -120,12 +159,14 @@ def _dense_layout(problem: Problem, spec: HardwareSpec, config, values: Componen
                              v_in=values.v_in[i], r_in=values.r_in[i], r_damp=values.r_damp[i], entries=entries,
                              r_noise=values.r_noise[i],
                              noise=[] if probe else noise_source(i, spec, grid, tau, kind, config.seed, d))
+    block, files = noise_block(spec, grid, tau, kind, config.seed, d, probe, stem)
+    L += block
     ics = [f"v(o{i})={fmt(v0[i])}" for i in range(d)]
     if op.has_pole:
         ics += [f"v(p{i})={fmt(x0[d + i])}" for i in range(d)]
         ics += [f"v(q{i})={fmt(x0[2 * d + i])}" for i in range(d)]
         ics += [f"v(n{i})={fmt(x0[2 * d + i])}" for i in range(d)]
-    return finish(L, probe, d, grid, kind, config.seed, out_name, ics)
+    return finish(L, probe, d, grid, kind, config.seed, out_name, ics), files
 
 
 def render_factored_netlist(problem, spec: HardwareSpec, config, *, board: FactoredBoard | None = None,

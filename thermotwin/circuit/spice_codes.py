@@ -45,12 +45,8 @@ TRRANDOM_TYPE = {"uniform": 1, "gaussian": 2, "exponential": 3, "poisson": 4}
 #: Options every thermotwin netlist sets. reltol is tightened from the default 1e-3 so that the
 #: pathwise comparison with the twin is limited by the noise representation, not by the
 #: integrator's step control; method=gear is not used because trapezoidal is exact for the
-#: piecewise-linear PWL forcing between breakpoints.
+#: piecewise-constant noise forcing between breakpoints (docs/noise.md#pwl).
 TRAN_OPTIONS = {"reltol": "1e-6", "abstol": "1e-15", "vntol": "1e-9", "chgtol": "1e-18"}
-
-#: PWL zero-order hold: each noise sample holds for its step; the switch to the next sample takes
-#: this fraction of the step (docs/noise.md#ngspice).
-PWL_RISE_FRACTION = 1e-4
 
 #: Column names ngspice writes for the node voltages.
 def node_vector(name: str) -> str:

@@ -28,16 +28,6 @@ def fmt(x: float) -> str:
     return repr(x).replace("e+", "e")
 
 
-def _pwl(times: np.ndarray, values: np.ndarray, per_line: int = 6) -> list[str]:
-    pairs = [f"{fmt(t)} {fmt(v)}" for t, v in zip(times, values)]
-    lines = []
-    for k in range(0, len(pairs), per_line):
-        lines.append("+ " + " ".join(pairs[k:k + per_line]))
-    lines[0] = "+ PWL(" + lines[0][2:]
-    lines[-1] += ")"
-    return lines
-
-
 def tran_control_lines(grid, kind: str, seed: int, d: int, out_name: str) -> list[str]:
     """``.options``, ``.tran … uic`` and the ``.control`` block that writes v(o0…o{d−1}) on the grid."""
     L = [".options " + " ".join(f"{k}={v}" for k, v in spice_codes.TRAN_OPTIONS.items())
@@ -92,36 +82,25 @@ def probe_control_lines(d: int, out_name: str = PROBE_FILE) -> list[str]:
     return L + ["quit 0", ".endc", ".end", ""]
 
 
-_ZOH_CACHE: dict = {}
+#: Default stem of the noise files a ``pwl`` netlist reads (files ``{stem}{g}.txt``, g = 0, 1, …).
+NOISE_FILE = "thermotwin_noise"
+
+#: Nodes per noise file: XSPICE ``filesource`` reads each line into a 512-byte buffer, and 16 columns
+#: of shortest-round-trip floats (≤ 24 characters each) plus the step index stay below it.
+NOISE_GROUP = 16
 
 
 def noise_source(i: int, spec: HardwareSpec, grid, tau: float, kind: str, seed: int, d: int) -> list[str]:
-    """Voltage source Vn{i} driving Rn{i}: V_n = −R0·C·u (u: forcing on dV/dt, docs/circuit.md#noise-source)."""
+    """Voltage source Vn{i} driving Rn{i}: V_n = −R0·C·u (u: forcing on dV/dt, docs/circuit.md#noise-source).
+
+    ``pwl`` nodes get no line here: their sources are the shared block of :func:`pwl_noise_block`."""
     q = 2.0 * spec.kappa0_v2 / tau                 # white-noise intensity on V, V²/s
     volts_per_forcing = spec.r0_ohm * spec.c_farad  # V_n / u
     if kind == "none" or spec.kappa0_v2 == 0:
         return [f"Vn{i} nn{i} 0 DC 0"]
     h = grid.noise_step_s
     if kind == "pwl":
-        key = (seed, grid.n_noise_steps, d)
-        if key not in _ZOH_CACHE:
-            _ZOH_CACHE.clear()
-            _ZOH_CACHE[key] = zoh_normals(seed, grid.n_noise_steps, d)[0]
-        z = _ZOH_CACHE[key][:, i]
-        amp = -volts_per_forcing * np.sqrt(q / h) * z
-        n = len(amp)
-        k = np.arange(n)
-        rise = spice_codes.PWL_RISE_FRACTION * h
-        # value amp[k] on [k h + rise, (k+1) h]; ramp from amp[k-1] over [k h, k h + rise]
-        t = np.empty(2 * n)
-        v = np.empty(2 * n)
-        t[0::2] = k * h
-        t[1::2] = (k + 1) * h
-        v[0::2] = amp
-        v[1::2] = amp
-        t[2::2] += rise
-        t[0] = 0.0
-        return [f"Vn{i} nn{i} 0"] + _pwl(t, v)
+        return []
     if kind == "trnoise":
         na = volts_per_forcing * np.sqrt(q / h)   # two-sided PSD NA²·NT = (R0 C)² q
         return [f"Vn{i} nn{i} 0 DC 0 TRNOISE({fmt(na)} {fmt(h)} 0 0)"]
@@ -131,6 +110,67 @@ def noise_source(i: int, spec: HardwareSpec, grid, tau: float, kind: str, seed: 
         # TRRANDOM(TYPE TS TD PARAM1 PARAM2): for Gaussian PARAM1 is σ and PARAM2 the mean
         return [f"Vn{i} nn{i} 0 DC 0 TRRANDOM({code} {fmt(h)} 0 {fmt(sigma)} 0)"]
     raise ValueError(f"noise kind {kind!r} has no SPICE source; use pwl, trnoise, trrandom or none")
+
+
+def noise_file_names(stem: str, d: int) -> list[str]:
+    """The files a ``pwl`` netlist of d nodes reads: ``{stem}{g}.txt`` for nodes 16g … 16g + 15."""
+    return [f"{stem}{g}.txt" for g in range((d + NOISE_GROUP - 1) // NOISE_GROUP)]
+
+
+def pwl_noise_block(spec: HardwareSpec, grid, tau: float, seed: int, d: int,
+                    stem: str = NOISE_FILE) -> tuple[list[str], dict[str, str]]:
+    """The ``pwl`` noise of nodes nn0 … nn{d−1}: the twin's own zero-order-hold stream, read from files.
+
+    Each group of :data:`NOISE_GROUP` nodes is one XSPICE ``filesource`` (``amplstep=true``: the value
+    of row k holds on [k·h, (k+1)·h]) reading ``{stem}{g}.txt`` beside the netlist: row k is the step
+    index k and the standard normals z[k, nodes] of :func:`thermotwin.core.noise.zoh_normals` (the
+    twin's stream, trajectory 0); the model's ``timescale`` = h turns k into k·h and ``amplscale``
+    = −R0·C·sqrt(q/h) turns z into volts. One zero-amplitude TRRANDOM source (``Vnclk``, through
+    ``Rnclk``, coupled to nothing) puts a breakpoint at every k·h — the same product k·h the file
+    times are — so the solver lands on every step and restarts there with a first-order step: the
+    forcing is the exact zero-order hold the twin integrates.
+
+    Cost: linear in the number of steps (filesource keeps its place; the old PWL sources were searched
+    from their start at every evaluation, O(n²)); docs/noise.md#ngspice.
+
+    Returns:
+        (netlist lines, {file name: file text}).
+    """
+    q = 2.0 * spec.kappa0_v2 / tau
+    h = grid.noise_step_s
+    scale = -spec.r0_ohm * spec.c_farad * np.sqrt(q / h)
+    n = grid.n_noise_steps
+    z = zoh_normals(seed, n, d)[0]
+    z = np.vstack([z, z[-1:]])                          # row n closes the last step's interval
+    lines = [f"* noise: the twin's zero-order-hold stream (seed={seed}), node i = column i of the files below,"
+             f" V_n = {fmt(scale)} * z; step h = {fmt(h)} s (docs/noise.md#ngspice)"]
+    files = {}
+    index = np.arange(n + 1)
+    for g, name in enumerate(noise_file_names(stem, d)):
+        cols = list(range(g * NOISE_GROUP, min(d, (g + 1) * NOISE_GROUP)))
+        k = len(cols)
+        nodes = " ".join(f"nn{i} 0" for i in cols)
+        lines += [f"a_noise{g} %vd [{nodes}] noise_src{g}",
+                  f".model noise_src{g} filesource (file=\"{name}\" amploffset=[{' '.join(['0'] * k)}] "
+                  f"amplscale=[{' '.join([fmt(scale)] * k)}] timeoffset=0 timescale={fmt(h)} "
+                  f"timerelative=false amplstep=true)"]
+        body = "\n".join(f"{j} " + " ".join(fmt(v) for v in row) for j, row in zip(index, z[:, cols].tolist()))
+        files[name] = (f"# thermotwin {__version__} noise file for {name.rsplit('.', 1)[0]}: nodes "
+                       f"{cols[0]}..{cols[-1]} (one column each), rows = step k, {n} steps of {fmt(h)} s, "
+                       f"seed={seed}\n# read by the netlist's filesource model noise_src{g}; values are standard "
+                       f"normals, scaled in the netlist\n" + body + "\n")
+    lines += ["* breakpoint at every noise step (zero amplitude: a clock, not a source)",
+              f"Vnclk nclk 0 DC 0 TRRANDOM({spice_codes.TRRANDOM_TYPE['gaussian']} {fmt(h)} 0 0 0)",
+              "Rnclk nclk 0 1"]
+    return lines, files
+
+
+def noise_block(spec: HardwareSpec, grid, tau: float, kind: str, seed: int, d: int, probe: bool,
+                stem: str = NOISE_FILE) -> tuple[list[str], dict[str, str]]:
+    """Lines and files a layout adds after its cells: the ``pwl`` block, or nothing."""
+    if probe or kind != "pwl" or spec.kappa0_v2 == 0:
+        return [], {}
+    return pwl_noise_block(spec, grid, tau, seed, d, stem)
 
 
 def header_lines(title: str, what: str, problem, spec: HardwareSpec, config, grid, tau: float, scales: str,

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from ..circuit.board import realisation_report
-from ..circuit.netlist import PROBE_FILE, render_netlist
+from ..circuit.netlist import PROBE_FILE, render_netlist_files
 from ..core.problem import Problem, load_problem, safe_name
-from ..io import atomic_write_text, check_output_not_input, json_text, shell_quote_path
+from ..io import check_output_not_input, json_text, output_target, shell_quote_path
 from ..units import check_number
 from .args import (
     add_problem_args, add_y_gain, config_from_args, is_npz, mapping_from_args, problem_spec_config,
@@ -36,10 +36,19 @@ def cmd_netlist(args) -> int:
             desc = f"dense array of F = λI + JᵀHJ: {problem.d} integrators"
         else:
             desc = f"{problem.d} integrators"
-    text = render_netlist(problem, spec, config, mapping_from_args(args), output_file=data_name, probe=args.probe)
-    atomic_write_text(out, text)
+    stem = safe_name(out.stem, "thermotwin") + "_noise"
+    net = render_netlist_files(problem, spec, config, mapping_from_args(args), output_file=data_name,
+                               probe=args.probe, noise_file=stem)
+    if net.files:
+        if output_target(out)[0] != "replace":
+            raise ValueError("a --noise pwl netlist reads its noise from files written beside it; give "
+                             "-o FILE.cir (or use --noise trrandom for a netlist with no side files)")
+        check_output_not_input([out.parent / name for name in net.files], [args.matrix, args.rhs, args.spec])
+    written = net.write(out)
     shown = shell_quote_path(out)
-    print(f"wrote {shown} ({what}, {desc}; run it with: ngspice -b {shown})", file=sys.stderr)
+    extra = f" and its noise file{'s' if len(written) > 2 else ''} {', '.join(p.name for p in written[1:])}" \
+        if net.files else ""
+    print(f"wrote {shown}{extra} ({what}, {desc}; run it with: ngspice -b {shown})", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,7 +24,7 @@ import numpy as np
 
 from ..circuit.board import Board, realise
 from ..circuit.mapping import Mapping
-from ..circuit.netlist import OUTPUT_FILE, PROBE_FILE, render_netlist
+from ..circuit.netlist import OUTPUT_FILE, PROBE_FILE, render_netlist, render_netlist_files
 from ..circuit.programming import adc_readout
 from ..circuit.spec import HardwareSpec
 from ..core.config import SimConfig, resolve_grid
@@ -67,19 +68,98 @@ def error_lines(log: str) -> list[str]:
     return out
 
 
+#: A noise model line of a ``pwl`` netlist (:func:`thermotwin.circuit.spice_text.pwl_noise_block`).
+_FILESOURCE = re.compile(r'^\.model\s+\S+\s+filesource\s*\((?P<args>.*)\)\s*$', re.I | re.M)
+#: filesource reads each line of its file into a 512-byte buffer (a longer line is read as two rows).
+FILESOURCE_LINE_MAX = 511
+
+
+def noise_files_named(text: str) -> list[tuple[str, int, float]]:
+    """The files a netlist's ``filesource`` models read: (name, columns, time scale) each."""
+    out = []
+    for m in _FILESOURCE.finditer(text):
+        args = m.group("args")
+        name = re.search(r'file\s*=\s*"([^"]*)"', args)
+        scale = re.search(r"amplscale\s*=\s*\[([^\]]*)\]", args)
+        ts = re.search(r"timescale\s*=\s*(\S+)", args)
+        if name:
+            out.append((name.group(1), len(scale.group(1).split()) if scale else 1,
+                        float(ts.group(1)) if ts else 1.0))
+    return out
+
+
+def _tran_end(text: str) -> float | None:
+    m = re.search(r"^\.tran\s+\S+\s+(\S+)", text, re.I | re.M)
+    try:
+        return float(m.group(1)) if m else None
+    except ValueError:
+        return None
+
+
+def check_noise_files(text: str, folder: str | os.PathLike) -> None:
+    """Every noise file the netlist names exists in ``folder`` and is a table filesource reads as
+    meant: rows of a step index and one finite number per column, indices 0, 1, 2, … up to the end
+    of the ``.tran``, no line longer than filesource's buffer.
+
+    Raises:
+        NgspiceError: one line naming the file and what is wrong (missing, malformed, short).
+    """
+    t_end = _tran_end(text)
+    for name, cols, timescale in noise_files_named(text):
+        path = Path(folder) / name
+        fix = "write the netlist with its noise files (thermotwin netlist -o FILE.cir, or Netlist.write)"
+        if not path.is_file():
+            raise NgspiceError(f"noise file {name} named by the netlist is missing from {folder}; {fix}",
+                               None, "")
+        try:
+            raw = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NgspiceError(f"noise file {path} cannot be read as text ({type(exc).__name__}); {fix}",
+                               None, "") from None
+        rows = [ln for ln in raw.splitlines() if ln.strip() and ln.lstrip()[0] not in "#*;"]
+        long = next((k for k, ln in enumerate(rows) if len(ln) > FILESOURCE_LINE_MAX), None)
+        if long is not None:
+            raise NgspiceError(f"noise file {path}: data row {long + 1} is longer than {FILESOURCE_LINE_MAX} "
+                               f"characters, which ngspice's filesource cannot read; {fix}", None, "")
+        try:
+            table = np.array([[float(x) for x in ln.split()] for ln in rows], dtype=float) if rows else None
+        except ValueError:
+            table = None
+        if table is None or table.ndim != 2 or table.shape[1] != cols + 1 or not np.isfinite(table).all():
+            raise NgspiceError(f"noise file {path} is malformed: expected rows of a step index and {cols} "
+                               f"finite numbers; {fix}", None, "")
+        if not np.array_equal(table[:, 0], np.arange(len(table))):   # exact: integer step indices
+            raise NgspiceError(f"noise file {path} is malformed: its step indices are not 0, 1, 2, …; {fix}",
+                               None, "")
+        if t_end is not None and (len(table) - 1) * timescale < t_end * (1 - 1e-9):
+            raise NgspiceError(f"noise file {path} ends at {(len(table) - 1) * timescale:.6g} s, before the "
+                               f"run's end {t_end:.6g} s; {fix}", None, "")
+
+
+def noise_file_failure(log: str) -> str | None:
+    """filesource's own message for a file it could not open (it then outputs 0 V and the run goes on)."""
+    m = re.search(r"cannot open file (\S+)", log)
+    return m.group(1) if m else None
+
+
 def run_netlist_text(text: str, workdir: str | os.PathLike, timeout_s: float = 600.0,
-                     output_file: str = OUTPUT_FILE) -> Path:
-    """Write ``text`` to ``workdir/circuit.cir``, run ``ngspice -b`` there, return the data path.
+                     output_file: str = OUTPUT_FILE, files: dict | None = None) -> Path:
+    """Write ``text`` to ``workdir/circuit.cir`` (and ``files``, {name: text}, beside it), run
+    ``ngspice -b`` there, return the data path.
 
     Raises:
         NgspiceNotFoundError: no ngspice.
-        NgspiceError: non-zero exit, errors in the log, no output, or timeout (the netlist is
-            kept in ``workdir`` and named in the error).
+        NgspiceError: a noise file the netlist names is missing or malformed (before running);
+            non-zero exit, errors in the log, no output, or timeout (the netlist is kept in
+            ``workdir`` and named in the error).
     """
     exe = find_ngspice()
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
     cir = wd / "circuit.cir"
+    for name, body in (files or {}).items():
+        atomic_write_text(wd / name, body)
+    check_noise_files(text, wd)
     atomic_write_text(cir, text)
     out = wd / output_file
     if out.exists():
@@ -95,6 +175,9 @@ def run_netlist_text(text: str, workdir: str | os.PathLike, timeout_s: float = 6
     log = (proc.stdout or "") + "\n" + (proc.stderr or "")
     (wd / "ngspice.log").write_text(log)
     errors = error_lines(log)
+    missing = noise_file_failure(log)
+    if missing:
+        errors = [f"filesource could not open the noise file {missing}"] + errors
     if proc.returncode != 0 or errors or not out.exists():
         first = errors[0] if errors else (_tail(log, 1) or f"exit code {proc.returncode}")
         raise NgspiceError(f"ngspice failed on {cir}: {first}", str(cir), _tail(log))
@@ -137,11 +220,12 @@ def run_spice(problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping, 
     check_spice_config(config, backend)
     board = realise(problem, spec, mapping, purpose="spice")
     grid = resolve_grid(problem, config, board.tau_s, spec)   # the grid the netlist uses (ADC rate)
-    text = render_netlist(problem, spec, config, mapping, board=board)
+    net = render_netlist_files(problem, spec, config, mapping, board=board)
     t_render = time.perf_counter() - t0
     label = f"{'factored' if is_factored(problem) else 'matrix'} {problem.name}"
-    times, volts, names, run_stats = runner.table(text, label, config.timeout_s)
-    stats = {"render_s": t_render, "netlist_bytes": len(text), **run_stats}
+    times, volts, names, run_stats = runner.table(net.text, label, config.timeout_s, net.files)
+    stats = {"render_s": t_render, "netlist_bytes": len(net.text),
+             "noise_file_bytes": sum(len(v) for v in net.files.values()), **run_stats}
     if is_factored(problem):
         stats.update(circuit="factored", N=problem.N, r=problem.r)
     return result_from_table(problem, spec, config, board, grid, times, volts, names, backend,
@@ -157,8 +241,8 @@ class SubprocessNgspice:
     def check(self) -> None:
         find_ngspice()
 
-    def table(self, text: str, label: str, timeout_s: float):
-        times, volts, names, t_spice = _run_and_read(text, self.keep_dir, timeout_s)
+    def table(self, text: str, label: str, timeout_s: float, files: dict | None = None):
+        times, volts, names, t_spice = _run_and_read(text, self.keep_dir, timeout_s, files)
         return times, volts, names, {"spice_s": t_spice}
 
 
@@ -168,13 +252,13 @@ def run_ngspice(problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping
     return run_spice(problem, spec, config, mapping, "ngspice", SubprocessNgspice(keep_dir))
 
 
-def _run_and_read(text: str, keep_dir, timeout_s: float):
+def _run_and_read(text: str, keep_dir, timeout_s: float, files: dict | None = None):
     """Run a transient netlist in ``keep_dir`` (or a scratch directory, removed after reading; kept on
     failure so that the netlist the error names can be inspected); returns (times, volts, names, spice s)."""
     wd = Path(keep_dir) if keep_dir is not None else Path(tempfile.mkdtemp(prefix="thermotwin-ngspice-"))
     t1 = time.perf_counter()
     with scratch_dir(wd, keep=keep_dir is not None):
-        data = run_netlist_text(text, wd, timeout_s=timeout_s)
+        data = run_netlist_text(text, wd, timeout_s=timeout_s, files=files)
         t_spice = time.perf_counter() - t1
         times, volts, names = read_wrdata(data)
     return times, volts, names, t_spice

@@ -19,11 +19,15 @@ PySpice is imported only inside the functions here: ``import thermotwin`` does n
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -31,7 +35,8 @@ from ..circuit.mapping import Mapping
 from ..circuit.spec import HardwareSpec
 from ..core.config import SimConfig
 from ..errors import NgspiceError, NgspiceNotFoundError
-from .ngspice import run_spice
+from ..core.io import atomic_write_text
+from .ngspice import check_noise_files, noise_file_failure, noise_files_named, run_spice
 from .result import SimResult
 
 LIBRARY_HINT = ("install it with `sudo apt-get install -y libngspice0 libngspice0-dev` (Debian/Ubuntu; "
@@ -317,9 +322,13 @@ class _Session:
                 self.command(f"destroy {plot}", check=False)
 
 
-def run_netlist_shared(text: str, timeout_s: float = 600.0,
-                       netlist_name: str = "<netlist>") -> tuple[np.ndarray, np.ndarray, list[str], dict]:
+def run_netlist_shared(text: str, timeout_s: float = 600.0, netlist_name: str = "<netlist>",
+                       files: dict | None = None) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
     """Run netlist text in the shared ngspice and return its ``wrdata`` table from memory.
+
+    ``files`` ({name: text}, the noise files of a ``pwl`` netlist) are written to a private folder,
+    removed afterwards; the names the netlist gives them are made absolute paths there (the shared
+    library resolves relative names against this process's working directory, not a netlist's).
 
     The circuit part is loaded as is. The ``.control`` commands run in order with three
     substitutions: ``run`` becomes ``bg_run`` polled against ``timeout_s``; ``wrdata FILE v…``
@@ -334,6 +343,21 @@ def run_netlist_shared(text: str, timeout_s: float = 600.0,
         NgspiceNotFoundError: no PySpice or no libngspice.
         NgspiceError: ngspice reported an error, timed out, or wrote no table.
     """
+    if files or noise_files_named(text):
+        folder = Path(tempfile.mkdtemp(prefix="thermotwin-pyspice-"))
+        try:
+            for name, content in (files or {}).items():
+                atomic_write_text(folder / name, content)
+            check_noise_files(text, folder)
+            absolute = re.sub(r'(filesource\s*\(file\s*=\s*")([^"]*)"',
+                              lambda m: f'{m.group(1)}{(folder / m.group(2)).as_posix()}"', text)
+            return _run_shared(absolute, timeout_s, netlist_name)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return _run_shared(text, timeout_s, netlist_name)
+
+
+def _run_shared(text: str, timeout_s: float, netlist_name: str):
     body, commands = split_control(text)
     if not any(c.split()[0].lower() == "wrdata" for c in commands if c.split()):
         raise NgspiceError("pyspice: the netlist's .control block has no wrdata command; nothing to read",
@@ -352,6 +376,10 @@ def run_netlist_shared(text: str, timeout_s: float = 600.0,
                 break
             if verb == "run" and len(words) == 1:
                 stats["run_s"] = s.run(timeout_s)
+                missing = noise_file_failure("\n".join(s.lines))
+                if missing:
+                    raise NgspiceError(f"pyspice (shared ngspice): filesource could not open the noise file "
+                                       f"{missing}", None, "")
             elif verb == "wrdata":
                 t = time.perf_counter()
                 names = words[2:]
@@ -373,9 +401,10 @@ class SharedNgspice:
     def check(self) -> None:
         shared_ngspice()   # fail fast, before rendering, when the library is missing
 
-    def table(self, text: str, label: str, timeout_s: float):
+    def table(self, text: str, label: str, timeout_s: float, files: dict | None = None):
         t1 = time.perf_counter()
-        times, volts, names, run_stats = run_netlist_shared(text, timeout_s=timeout_s, netlist_name=label)
+        times, volts, names, run_stats = run_netlist_shared(text, timeout_s=timeout_s, netlist_name=label,
+                                                            files=files)
         return times, volts, names, {"spice_s": time.perf_counter() - t1, **run_stats}
 
 
@@ -385,8 +414,7 @@ def run_pyspice(problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping
     Same netlist text and the same :class:`SimResult` as the ``ngspice`` backend; with the same
     seed and ``noise="pwl"`` both give the same path (to rounding). ``config.timeout_s`` is enforced
     on the transient run (background thread, ``bg_halt`` on expiry); parsing the netlist
-    (``load_circuit``, synchronous in ngspice's API) is not covered — about 0.2 s per MB of
-    PWL text. Calls are serialised by a lock (one ngspice per process).
+    (``load_circuit``, synchronous in ngspice's API) is not covered. Calls are serialised by a lock (one ngspice per process).
     """
     return run_spice(problem, spec, config, mapping, "pyspice", SharedNgspice())
 
