@@ -33,13 +33,14 @@ def bench_matrix(d: int, seed: int = 0) -> Problem:
 
 def run_bench(dims=(8, 32, 64), t_end="1000tau", big: int = 1024, seed: int = 0, dt_out="0.5tau",
               noise_step="0.05tau", progress: bool = True, saturating: int = 32, spec: HardwareSpec | None = None,
-              same_noise_t_end: str | None = "20tau") -> dict:
+              same_noise_t_end: str | None = "100tau") -> dict:
     """Time twin and ngspice for each d in ``dims`` (and the twin alone at ``big``); returns a dict.
 
     Per d: the twin in both noise modes (``white``: exact OU; ``pwl``: the zero-order-hold noise the
     netlists carry) against ngspice with TRNOISE (its fastest noise), all over ``t_end``; then the
-    same-noise SPICE mode (ngspice fed the twin's PWL noise) over ``same_noise_t_end`` against ngspice
-    with TRRANDOM over the same time, with the pathwise gap to the twin (None skips it).
+    same-noise SPICE mode (``pwl``: ngspice reads the twin's own normals from noise files) over
+    ``same_noise_t_end`` against ngspice with TRRANDOM over the same time, with the pathwise gap to the
+    twin (None skips it).
     """
     spec = spec or HardwareSpec(kappa0_v2=1e-4)
     rows = []

@@ -61,8 +61,9 @@ def cmd_bench(args) -> int:
     check_number(args.big, "--big", lo=0, integer=True)
     check_number(args.saturating, "--saturating", lo=0, integer=True)
     spec = HardwareSpec.load(args.spec) if args.spec else None
+    same = None if str(args.same_noise_t_end).strip() in ("0", "0tau", "") else args.same_noise_t_end
     result = run_bench(dims=dims, t_end=args.t_end, big=args.big, seed=args.seed, progress=not args.json,
-                       saturating=args.saturating, spec=spec)
+                       saturating=args.saturating, spec=spec, same_noise_t_end=same)
     if args.json:
         print(json_text(result))
     return 0
@@ -196,6 +197,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--t-end", default="1000tau", help="simulated time (default 1000tau)")
     p.add_argument("--big", type=int, default=1024, help="dimension run on the twin alone (0 = skip)")
     p.add_argument("--saturating", type=int, default=32, help="d of the saturating-circuit bench (0 = skip)")
+    p.add_argument("--same-noise-t-end", default="100tau",
+                   help="simulated time of the same-noise SPICE row (ngspice fed the twin's noise, against "
+                        "TRRANDOM; default 100tau, 0 = skip); bare numbers are seconds")
     p.add_argument("--spec", help="HardwareSpec JSON for the benched board")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
