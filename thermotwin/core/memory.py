@@ -33,8 +33,9 @@ __all__ = ["MEMORY_FRACTION", "DEFAULT_BUDGET", "mem_available_bytes", "address_
 MEMORY_FRACTION = 0.8
 
 #: The default budget (lifted by --yes). Memory in bytes; steps are integration / noise steps
-#: summed over trajectories; pwl_points are the noise sources' PWL breakpoints summed over sources
-#: (each ≈ 40 bytes of netlist text); rows are output rows summed over trajectories.
+#: summed over trajectories; pwl_points are the values a same-noise (``pwl``) SPICE run writes to its
+#: noise files, one per node per noise step (each ≈ 25 bytes of text); rows are output rows summed over
+#: trajectories.
 DEFAULT_BUDGET = {
     "memory": 4 * 2**30,
     "steps": 10**8,
@@ -43,7 +44,7 @@ DEFAULT_BUDGET = {
 }
 
 #: What each budget item is, for messages.
-_WHAT = {"memory": "memory", "steps": "integration steps", "pwl_points": "PWL noise points",
+_WHAT = {"memory": "memory", "steps": "integration steps", "pwl_points": "noise-file values",
          "rows": "output rows"}
 
 _lifted: contextvars.ContextVar[bool] = contextvars.ContextVar("thermotwin_budget_lifted", default=False)
@@ -182,8 +183,8 @@ DENSE_WORK_MATRICES = 30
 #: The twin draws its noise in time chunks of at most this many bytes (two buffers of
 #: :func:`thermotwin.solver.ou.simulate_linear`'s 256 MiB chunk).
 TWIN_NOISE_CHUNK_BYTES = 2 * 256 * 2**20
-#: Bytes of netlist text per PWL breakpoint ("1.234567890123e-06 -1.23456789012e-03 ").
-PWL_POINT_BYTES = 40
+#: Bytes of noise-file text per value (a shortest-round-trip float and its separator).
+PWL_POINT_BYTES = 25
 
 
 def run_estimate(grid, d: int, n_traj: int = 1, noise: str = "pwl", spice: bool = False,
@@ -192,8 +193,8 @@ def run_estimate(grid, d: int, n_traj: int = 1, noise: str = "pwl", spice: bool 
 
     Memory: the output rows (times × d, a few copies: volts, states, ADC read-out) per trajectory,
     the PWL normals (n_noise_steps × d, drawn at once for the netlist) and the dense d×d work of the
-    exact OU path (:data:`DENSE_WORK_MATRICES` d×d matrices). SPICE runs add the netlist text (2 points
-    per noise step per source) and ngspice's own copy of it.
+    exact OU path (:data:`DENSE_WORK_MATRICES` d×d matrices). Same-noise SPICE runs add the noise
+    files' text (one value per node per noise step), its lines and ngspice's own copy of the values.
     """
     rows = (grid.n_out + 1) * n_traj
     zoh = noise in ("pwl", "trrandom")
@@ -202,8 +203,8 @@ def run_estimate(grid, d: int, n_traj: int = 1, noise: str = "pwl", spice: bool 
     mem = 8.0 * rows * d * 4 + (8.0 * DENSE_WORK_MATRICES * d * d if dense else 0.0)
     points = 0.0
     if spice and noise == "pwl":
-        points = 2.0 * grid.n_noise_steps * d
-        mem += 8.0 * grid.n_noise_steps * d + 3.0 * PWL_POINT_BYTES * points
+        points = 1.0 * grid.n_noise_steps * d
+        mem += 2 * 8.0 * grid.n_noise_steps * d + 3.0 * PWL_POINT_BYTES * points
     elif not spice and noise != "none":
         mem += min(8.0 * grid.n_noise_steps * d * n_traj, TWIN_NOISE_CHUNK_BYTES)
         if zoh:      # the exact ZOH step's (steps_per_out·d × d) mixing matrix and its blocks
