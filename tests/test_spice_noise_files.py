@@ -127,3 +127,22 @@ def test_long_same_noise_run_follows_the_twin(backend):
     assert spice.stats["noise_file_bytes"] > 1e6
     dev = np.abs(spice.states - twin.states).max() / np.ptp(twin.states)
     assert dev <= 1e-3, dev
+
+
+def test_subnormal_entries_are_open_circuits_not_inf_resistors(tmp_path, capsys):
+    """An entry whose conductance underflows gives no resistor (an open circuit), never 'inf' in a netlist."""
+    A = np.array([[2.0, 1e-320], [0.0, 1.5]])
+    np.save(tmp_path / "A.npy", A)
+    assert cli.main(["netlist", str(tmp_path / "A.npy"), "-o", str(tmp_path / "a.cir"), "--t-end", "2tau"]) == 0
+    fp = tt.synthetic_factored(6, 2, seed=3, damping=0.5)
+    J = fp.J.copy()
+    J[0, 1] = 5e-324
+    np.savez(tmp_path / "f.npz", J=J, H=fp.H, damping=fp.damping, g=fp.b)
+    assert cli.main(["netlist", str(tmp_path / "f.npz"), "--factored", "-o", str(tmp_path / "f.cir"),
+                     "--t-end", "2tau"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("wrote ") for line in err)    # no warnings
+    for name in ("a.cir", "f.cir"):
+        words = (tmp_path / name).read_text().split()
+        assert "inf" not in words and "nan" not in words
+    assert "R0_1 " not in (tmp_path / "a.cir").read_text()

@@ -134,7 +134,7 @@ def design(problem: Problem, spec: HardwareSpec, mapping: Mapping = Mapping()) -
         raise ValueError(f"row {row} has no realisable entry within r_max_ohm = {spec.r_max_ohm}; "
                          "raise r_max_ohm or rescale the matrix")
 
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):   # a subnormal conductance: inf, an open circuit
         r_entry = np.where(present, 1.0 / np.where(present, gc, 1.0), np.inf)
     r_in = np.full(d, 1.0 / g)
     v_in = dac(-b * b_scale, spec.dac_bits, spec.v_range_v, round_rng)

@@ -123,8 +123,11 @@ def _inverter(name: str, inp: str, summing: str, out: str, plus: str, op: OpAmpP
 
 
 def _entries(row: np.ndarray, pos_src: str, neg_src: str, g_unit: float, name: str, node: str) -> list[str]:
-    return [f"{name}_{j} {(pos_src if row[j] > 0 else neg_src).format(j)} {node} {fmt(1.0 / (g_unit * abs(row[j])))}"
-            for j in np.flatnonzero(row)]
+    """One resistor per non-zero entry; an entry whose conductance g_unit·|entry| underflows (a subnormal
+    entry: the resistance is not a finite number) is an open circuit, as its conductance is 0 V/A."""
+    g = g_unit * np.abs(row)
+    return [f"{name}_{j} {(pos_src if row[j] > 0 else neg_src).format(j)} {node} {fmt(1.0 / g[j])}"
+            for j in np.flatnonzero(row) if g[j] > 0 and np.isfinite(1.0 / g[j])]
 
 
 def _stage_lines(P: dict, spec: HardwareSpec, plus: str, op: OpAmpParams) -> list[str]:

@@ -154,7 +154,7 @@ def _dense_layout(problem: Problem, spec: HardwareSpec, config, values: Componen
         inverter = opamp.spice_lines(f"inv{i}", plus, f"m{i}", f"n{i}", f"q{i}", op, fmt) + [
             f"Rii{i} o{i} m{i} {fmt(values.r_inv_in[i])}", f"Rif{i} m{i} n{i} {fmt(values.r_inv_fb[i])}"]
         entries = [f"R{i}_{j} {'o' if values.sign[i, j] > 0 else 'n'}{j} s{i} {fmt(values.r_entry[i, j])}"
-                   for j in np.flatnonzero(values.sign[i])]
+                   for j in np.flatnonzero(values.sign[i]) if np.isfinite(values.r_entry[i, j])]   # inf: open
         L += integrator_cell(i, plus=plus, op=op, c=values.c[i], cap_ic=x0[i], probe=probe, inverter=inverter,
                              v_in=values.v_in[i], r_in=values.r_in[i], r_damp=values.r_damp[i], entries=entries,
                              r_noise=values.r_noise[i],
