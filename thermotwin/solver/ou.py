@@ -11,11 +11,13 @@ The board obeys dV/dt = −M V + f + noise, with M = A_eff/τ and f = b_eff/τ f
   Γ = ∫₀^h e^{−Ms} ds. m noise steps per output step are folded into one GEMM.
 
 Cost: one BLAS GEMM over all noise (n_out·n_traj × m·d × d) plus n_out small matvec steps;
-memory is chunked along time.
+memory is chunked along time. Runs of several chunks draw the normals on a background thread, one
+chunk ahead of the GEMM and the recursion (same generator, same order: the same stream).
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -171,7 +173,7 @@ def one_blas_thread():
 
 
 def simulate_linear(M: np.ndarray, f: np.ndarray, B: np.ndarray, q: float, x0: np.ndarray, grid,
-                    config: SimConfig, chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
+                    config: SimConfig, chunk_bytes: int = CHUNK_BYTES, pipeline: bool | None = None) -> np.ndarray:
     """Exact integration of dx/dt = −M x + f + B u(t); returns x, shape (n_traj, n_out + 1, n).
 
     u is the nominal per-node noise forcing (d channels): white of intensity q (V²/s) for
@@ -180,12 +182,16 @@ def simulate_linear(M: np.ndarray, f: np.ndarray, B: np.ndarray, q: float, x0: n
     Cost per output step and trajectory: the m·d normals (numpy's generator, the same stream as
     the netlist), one GEMM row (2·m·d·n flop) and the recursion's matvec (2n² flop, numba); time is
     chunked so normals and forcing stay in cache (``chunk_bytes``). One BLAS thread.
+
+    ``pipeline``: draw the normals on a background thread while the previous chunk is mixed and
+    integrated (``None``: when there are at least :data:`PIPELINE_MIN_CHUNKS` chunks and two cpus).
+    Either way the numbers are the same (tests/test_ou_kernel.py).
     """
     with one_blas_thread():
-        return _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes)
+        return _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes, pipeline)
 
 
-def _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes):
+def _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes, pipeline):
     n, d = B.shape
     n_traj = config.n_traj
     x_star = np.linalg.solve(M, f)
@@ -221,20 +227,89 @@ def _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes):
         return out
     normals = ChunkedNormals(config.seed, grid.n_out * m, dz, n_traj)
     rows = max(1, min(grid.n_out, int(chunk_bytes // (8 * n_traj * m * max(n, dz) * 2))))
-    zbuf = np.empty(n_traj * rows * m * dz)                # reused: a chunk stays in cache
+    sizes = [min(rows, grid.n_out - s) for s in range(0, grid.n_out, rows)]
+    if pipeline is None:
+        pipeline = len(sizes) >= PIPELINE_MIN_CHUNKS and len(os.sched_getaffinity(0)) > 1
     fbuf = np.empty(n_traj * rows * n)
+    chunks = _pipelined_normals(normals, sizes, m * dz) if pipeline else _serial_normals(normals, sizes, m * dz)
     start = 0
     state = x0
-    while start < grid.n_out:
-        k = min(rows, grid.n_out - start)
-        z = zbuf[:n_traj * k * m * dz].reshape(n_traj, k * m, dz)
-        normals.fill(z)
-        forcing = fbuf[:n_traj * k * n].reshape(n_traj * k, n)
-        np.matmul(z.reshape(n_traj * k, m * dz), mix, out=forcing)     # one GEMM per chunk
-        linear_recursion(phi_T, c, forcing.reshape(n_traj, k, n), state, out[:, start:start + k + 1])
-        state = out[:, start + k].copy()
-        start += k
+    try:
+        for k, z, release in chunks:
+            forcing = fbuf[:n_traj * k * n].reshape(n_traj * k, n)
+            np.matmul(z.reshape(n_traj * k, m * dz), mix, out=forcing)     # one GEMM per chunk
+            release()                                                    # z's buffer may be refilled now
+            linear_recursion(phi_T, c, forcing.reshape(n_traj, k, n), state, out[:, start:start + k + 1])
+            state = out[:, start + k].copy()
+            start += k
+    finally:
+        chunks.close()
     return out
+
+
+#: Below this many time chunks the run draws its normals on the calling thread (a thread's start and
+#: hand-overs cost ~0.1 ms; a chunk of normals costs ~10 ms at the default chunk size).
+PIPELINE_MIN_CHUNKS = 3
+#: Chunk buffers in flight between the drawing thread and the consumer.
+PIPELINE_DEPTH = 3
+
+
+def _serial_normals(normals: ChunkedNormals, sizes: list[int], width: int):
+    """(k, z, release) per chunk, drawn on the calling thread into one reused buffer."""
+    n_traj = len(normals.gens)
+    buf = np.empty(n_traj * max(sizes) * width)
+    for k in sizes:
+        z = buf[:n_traj * k * width].reshape(n_traj, k * width // normals.d, normals.d)
+        yield k, normals.fill(z), _noop
+
+
+def _noop() -> None:
+    return None
+
+
+def _pipelined_normals(normals: ChunkedNormals, sizes: list[int], width: int):
+    """The same chunks as :func:`_serial_normals`, drawn ahead by one background thread.
+
+    numpy's ``Generator.standard_normal(out=…)`` releases the GIL while it fills, as do the BLAS
+    GEMM and the ``nogil`` recursion kernel, so on two cores the draw of chunk i+1 runs while chunk i
+    is mixed and integrated. The stream is unchanged: one thread draws every chunk, in order, from
+    the same generators (drawing k₁ then k₂ normals gives the k₁ + k₂ normals of one draw; tested).
+    The consumer calls ``release()`` once it has read z, handing the buffer back to the drawer.
+    """
+    import queue
+    import threading
+
+    n_traj = len(normals.gens)
+    free: queue.Queue = queue.Queue()
+    ready: queue.Queue = queue.Queue()
+    for _ in range(min(PIPELINE_DEPTH, len(sizes))):
+        free.put(np.empty(n_traj * max(sizes) * width))
+    stop = threading.Event()
+
+    def draw() -> None:
+        try:
+            for k in sizes:
+                buf = free.get()
+                if stop.is_set():
+                    return
+                z = buf[:n_traj * k * width].reshape(n_traj, k * width // normals.d, normals.d)
+                ready.put((k, normals.fill(z), buf))
+        except BaseException as e:              # handed to the consumer, raised there
+            ready.put(e)
+
+    worker = threading.Thread(target=draw, name="thermotwin-normals", daemon=True)
+    worker.start()
+    try:
+        for _ in sizes:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            k, z, buf = item
+            yield k, z, (lambda b=buf: free.put(b))
+    finally:
+        stop.set()
+        free.put(None)                          # wakes a drawer waiting for a buffer
+        worker.join()
 
 
 def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping = Mapping(),
