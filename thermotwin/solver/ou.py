@@ -194,47 +194,45 @@ def simulate_linear(M: np.ndarray, f: np.ndarray, B: np.ndarray, q: float, x0: n
 def _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes, pipeline):
     n, d = B.shape
     n_traj = config.n_traj
-    x_star = np.linalg.solve(M, f)
-    out = np.empty((n_traj, grid.n_out + 1, n))
-    x0 = np.broadcast_to(x0, (n_traj, n)).copy()
     kind = config.noise if q > 0 else "none"
-    if kind in ("white", "trnoise"):
-        phi, qd = ou_transition(M, q * (B @ B.T), grid.dt_out_s)
-        mix = psd_factor(qd).T          # (n, n): the step covariance has full rank n in general
-        m = 1
-        dz = n
-    elif kind in ("pwl", "trrandom"):
-        h = grid.noise_step_s
-        m = grid.steps_per_out
-        phi_h, gamma = zoh_transition(M, h)
-        Bs = gamma @ B * np.sqrt(q / h)                    # u_k (standard normal) → state, (n, d)
-        blocks = []
-        P = np.eye(n)
-        for _ in range(m):                                 # S = [Φ^{m-1}B, …, ΦB, B]
-            blocks.append(P @ Bs)
-            P = phi_h @ P
-        phi = P                                            # Φ_h^m
-        mix = np.concatenate(blocks[::-1], axis=1).T       # (m·d, n): z_flat @ mix
-        dz = d
-    else:
+    if kind == "none":
+        x_star = np.linalg.solve(M, f)
         phi = scipy.linalg.expm(-M * grid.dt_out_s)
-        mix = None
-        m = 1
-    c = x_star - phi @ x_star
-    phi_T = np.ascontiguousarray(phi.T)
-    if mix is None:
-        linear_recursion(phi_T, c, np.zeros((n_traj, grid.n_out, n)), x0, out)
+        out = np.empty((n_traj, grid.n_out + 1, n))
+        linear_recursion(np.ascontiguousarray(phi.T), x_star - phi @ x_star, np.zeros((n_traj, grid.n_out, n)),
+                         np.broadcast_to(x0, (n_traj, n)).copy(), out)
         return out
-    normals = ChunkedNormals(config.seed, grid.n_out * m, dz, n_traj)
+    white = kind in ("white", "trnoise")
+    m, dz = (1, n) if white else (grid.steps_per_out, d)
     rows = max(1, min(grid.n_out, int(chunk_bytes // (8 * n_traj * m * max(n, dz) * 2))))
     sizes = [min(rows, grid.n_out - s) for s in range(0, grid.n_out, rows)]
     if pipeline is None:
         pipeline = len(sizes) >= PIPELINE_MIN_CHUNKS and len(os.sched_getaffinity(0)) > 1
-    fbuf = np.empty(n_traj * rows * n)
-    chunks = _pipelined_normals(normals, sizes, m * dz) if pipeline else _serial_normals(normals, sizes, m * dz)
-    start = 0
-    state = x0
+    normals = ChunkedNormals(config.seed, grid.n_out * m, dz, n_traj)
+    # the drawer starts now: the first chunk is drawn while the transition matrices are computed
+    chunks = _NormalsAhead(normals, sizes, m * dz) if pipeline else _SerialNormals(normals, sizes, m * dz)
     try:
+        x_star = np.linalg.solve(M, f)
+        out = np.empty((n_traj, grid.n_out + 1, n))
+        if white:
+            phi, qd = ou_transition(M, q * (B @ B.T), grid.dt_out_s)
+            mix = psd_factor(qd).T          # (n, n): the step covariance has full rank n in general
+        else:
+            h = grid.noise_step_s
+            phi_h, gamma = zoh_transition(M, h)
+            Bs = gamma @ B * np.sqrt(q / h)                    # u_k (standard normal) → state, (n, d)
+            blocks = []
+            P = np.eye(n)
+            for _ in range(m):                                 # S = [Φ^{m-1}B, …, ΦB, B]
+                blocks.append(P @ Bs)
+                P = phi_h @ P
+            phi = P                                            # Φ_h^m
+            mix = np.concatenate(blocks[::-1], axis=1).T       # (m·d, n): z_flat @ mix
+        c = x_star - phi @ x_star
+        phi_T = np.ascontiguousarray(phi.T)
+        fbuf = np.empty(n_traj * rows * n)
+        start = 0
+        state = np.broadcast_to(x0, (n_traj, n)).copy()
         for k, z, release in chunks:
             forcing = fbuf[:n_traj * k * n].reshape(n_traj * k, n)
             np.matmul(z.reshape(n_traj * k, m * dz), mix, out=forcing)     # one GEMM per chunk
@@ -254,62 +252,76 @@ PIPELINE_MIN_CHUNKS = 3
 PIPELINE_DEPTH = 3
 
 
-def _serial_normals(normals: ChunkedNormals, sizes: list[int], width: int):
-    """(k, z, release) per chunk, drawn on the calling thread into one reused buffer."""
-    n_traj = len(normals.gens)
-    buf = np.empty(n_traj * max(sizes) * width)
-    for k in sizes:
-        z = buf[:n_traj * k * width].reshape(n_traj, k * width // normals.d, normals.d)
-        yield k, normals.fill(z), _noop
-
-
 def _noop() -> None:
     return None
 
 
-def _pipelined_normals(normals: ChunkedNormals, sizes: list[int], width: int):
-    """The same chunks as :func:`_serial_normals`, drawn ahead by one background thread.
+class _SerialNormals:
+    """Iterates (k, z, release) per chunk, drawn on the calling thread into one reused buffer."""
+
+    def __init__(self, normals: ChunkedNormals, sizes: list[int], width: int):
+        self.normals, self.sizes, self.width = normals, sizes, width
+        self.buf = np.empty(len(normals.gens) * max(sizes) * width)
+
+    def __iter__(self):
+        n_traj, d = len(self.normals.gens), self.normals.d
+        for k in self.sizes:
+            z = self.buf[:n_traj * k * self.width].reshape(n_traj, k * self.width // d, d)
+            yield k, self.normals.fill(z), _noop
+
+    def close(self) -> None:
+        return None
+
+
+class _NormalsAhead:
+    """The same chunks as :class:`_SerialNormals`, drawn ahead by one background thread.
 
     numpy's ``Generator.standard_normal(out=…)`` releases the GIL while it fills, as do the BLAS
     GEMM and the ``nogil`` recursion kernel, so on two cores the draw of chunk i+1 runs while chunk i
     is mixed and integrated. The stream is unchanged: one thread draws every chunk, in order, from
     the same generators (drawing k₁ then k₂ normals gives the k₁ + k₂ normals of one draw; tested).
-    The consumer calls ``release()`` once it has read z, handing the buffer back to the drawer.
+    The consumer calls ``release()`` once it has read z, handing the buffer back to the drawer;
+    :meth:`close` (always called) stops and joins the thread.
     """
-    import queue
-    import threading
 
-    n_traj = len(normals.gens)
-    free: queue.Queue = queue.Queue()
-    ready: queue.Queue = queue.Queue()
-    for _ in range(min(PIPELINE_DEPTH, len(sizes))):
-        free.put(np.empty(n_traj * max(sizes) * width))
-    stop = threading.Event()
+    def __init__(self, normals: ChunkedNormals, sizes: list[int], width: int):
+        import queue
+        import threading
 
-    def draw() -> None:
-        try:
-            for k in sizes:
-                buf = free.get()
-                if stop.is_set():
-                    return
-                z = buf[:n_traj * k * width].reshape(n_traj, k * width // normals.d, normals.d)
-                ready.put((k, normals.fill(z), buf))
-        except BaseException as e:              # handed to the consumer, raised there
-            ready.put(e)
+        self.sizes = sizes
+        self.free: queue.Queue = queue.Queue()
+        self.ready: queue.Queue = queue.Queue()
+        n_traj, d = len(normals.gens), normals.d
+        for _ in range(min(PIPELINE_DEPTH, len(sizes))):
+            self.free.put(np.empty(n_traj * max(sizes) * width))
+        self.stop = threading.Event()
 
-    worker = threading.Thread(target=draw, name="thermotwin-normals", daemon=True)
-    worker.start()
-    try:
-        for _ in sizes:
-            item = ready.get()
+        def draw() -> None:
+            try:
+                for k in sizes:
+                    buf = self.free.get()
+                    if self.stop.is_set():
+                        return
+                    z = buf[:n_traj * k * width].reshape(n_traj, k * width // d, d)
+                    self.ready.put((k, normals.fill(z), buf))
+            except BaseException as e:              # handed to the consumer, raised there
+                self.ready.put(e)
+
+        self.worker = threading.Thread(target=draw, name="thermotwin-normals", daemon=True)
+        self.worker.start()
+
+    def __iter__(self):
+        for _ in self.sizes:
+            item = self.ready.get()
             if isinstance(item, BaseException):
                 raise item
             k, z, buf = item
-            yield k, z, (lambda b=buf: free.put(b))
-    finally:
-        stop.set()
-        free.put(None)                          # wakes a drawer waiting for a buffer
-        worker.join()
+            yield k, z, (lambda b=buf: self.free.put(b))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.free.put(None)                          # wakes a drawer waiting for a buffer
+        self.worker.join()
 
 
 def run_twin(problem: Problem, spec: HardwareSpec, config: SimConfig, mapping: Mapping = Mapping(),
