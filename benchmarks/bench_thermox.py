@@ -15,8 +15,8 @@ sample count (its defaults: float32, associative scan); thermotwin from numpy ar
 repeats, ratios of the medians. thermox is an optional benchmark extra (``pip install
 'thermotwin[bench]'``); without it the script says so and exits 0.
 
-Where the twin's time goes (same run): the normals (numpy's generator, the stream the netlists
-carry), the mixing GEMM L z (one BLAS thread) and the numba recursion, each timed alone and set
+Where the twin's time goes (same run): the normals (numpy's PCG64 stream, the one the netlists
+carry, drawn by thermotwin's numba kernel; numpy's own draw of the same numbers beside it), the mixing GEMM L z (one BLAS thread) and the numba recursion, each timed alone and set
 against this machine's one-thread GEMM rate and memory bandwidth (``bench_sweep.machine_rates``);
 then the whole integration with every phase on one thread and with the normals drawn one chunk
 ahead on a second thread (the twin's default on ≥ 2 cpus), against the perfect-overlap bound
@@ -72,7 +72,7 @@ def phase_breakdown(A, n: int, seed: int = 0) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_sweep import best, machine_rates
 
-    from thermotwin.solver.noise import ChunkedNormals
+    from thermotwin.core.noise import ChunkedNormals, noise_rng
     from thermotwin.solver.ou import linear_recursion, one_blas_thread, ou_transition, psd_factor
 
     d = A.shape[0]
@@ -86,6 +86,9 @@ def phase_breakdown(A, n: int, seed: int = 0) -> dict:
 
     def normals():
         ChunkedNormals(seed, n, d).fill(z)
+
+    def numpy_normals():
+        noise_rng(seed).standard_normal(out=z[0])
 
     def gemm():
         with one_blas_thread():
@@ -106,10 +109,10 @@ def phase_breakdown(A, n: int, seed: int = 0) -> dict:
 
     rec()
     rates = machine_rates(n_gemm=1500, mem_mb=256)
-    t_n, t_g, t_r = best(normals), best(gemm), best(rec)
+    t_n, t_g, t_r, t_np = best(normals), best(gemm), best(rec), best(numpy_normals)
     t_serial, t_pipe = best(whole(False)), best(whole(True))
     fl = 2.0 * n * d * d
-    return {"n": n, "d": d, "normals_s": t_n, "ns_per_normal": t_n / (n * d) * 1e9,
+    return {"n": n, "d": d, "normals_s": t_n, "ns_per_normal": t_n / (n * d) * 1e9, "numpy_normals_s": t_np,
             "gemm_s": t_g, "gemm_gflops": fl / t_g / 1e9, "recursion_s": t_r,
             "recursion_gflops": (fl + 2.0 * n * d) / t_r / 1e9,
             "recursion_bytes_gbps": (8.0 * n * d * 2) / t_r / 1e9,     # forcing read + states written
@@ -178,7 +181,7 @@ def main() -> int:
     phases = phase_breakdown(A, max(samples))
     m = phases["machine"]
     print(f"  twin phases at n = {phases['n']}: normals {phases['normals_s'] * 1e3:.1f} ms "
-          f"({phases['ns_per_normal']:.1f} ns each), GEMM {phases['gemm_s'] * 1e3:.1f} ms "
+          f"({phases['ns_per_normal']:.1f} ns each; numpy's own draw {phases['numpy_normals_s'] * 1e3:.1f} ms), GEMM {phases['gemm_s'] * 1e3:.1f} ms "
           f"({phases['gemm_gflops']:.1f} GFLOP/s; machine 1-thread GEMM {m['gemm_1thread_gflops']:.1f}), "
           f"recursion {phases['recursion_s'] * 1e3:.1f} ms ({phases['recursion_gflops']:.1f} GFLOP/s, "
           f"{phases['recursion_bytes_gbps']:.2f} GB/s of {m['copy_gbps']:.1f} copy bandwidth); whole integration "
@@ -204,7 +207,8 @@ def main() -> int:
                   f"{r['ratio']:.1f}× | {r['thermox_err_median']:.3f} / {r['thermotwin_err_median']:.3f} |")
     md += ["", f"Twin phases at n = {phases['n']} (each alone, best of 3): normals "
                f"{phases['normals_s'] * 1e3:.1f} ms ({phases['ns_per_normal']:.1f} ns per normal: numpy's "
-               f"generator, the floor while the stream stays the netlists'), mixing GEMM "
+               f"PCG64 stream, the netlists', drawn by thermotwin's numba kernel; numpy itself: "
+               f"{phases['numpy_normals_s'] * 1e3:.1f} ms), mixing GEMM "
                f"{phases['gemm_s'] * 1e3:.1f} ms ({phases['gemm_gflops']:.1f} GFLOP/s against "
                f"{m['gemm_1thread_gflops']:.1f} for a large one-thread GEMM), recursion "
                f"{phases['recursion_s'] * 1e3:.1f} ms ({phases['recursion_gflops']:.1f} GFLOP/s; it moves "
