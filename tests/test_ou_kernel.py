@@ -137,6 +137,81 @@ def test_fill_draws_the_netlist_stream_chunk_by_chunk():
         cn.fill(np.empty((3, 1, 4)))
 
 
+def _linear_case(kind: str, n_traj: int):
+    """A non-normal stable drift, a non-diagonal noise input, many output steps."""
+    from thermotwin.core.config import resolve_grid
+
+    d = 5
+    M = _nonsymmetric(d, 31)
+    B = np.eye(d) + 0.3 * np.tril(np.random.default_rng(32).standard_normal((d, d)), -1)
+    p = tt.Problem(M, np.linspace(-1.0, 1.0, d), name="lin")
+    extra = {"noise_step": "0.1tau"} if kind == "pwl" else {}
+    cfg = SimConfig(t_end="300tau", dt_out="0.5tau", noise=kind, seed=21, n_traj=n_traj, **extra)
+    grid = resolve_grid(p, cfg, 1.0)
+    x0 = np.random.default_rng(33).standard_normal(d)
+    return (lambda **kw: ou.simulate_linear(M, p.b, B, 0.3, x0, grid, cfg, **kw)), grid
+
+
+@pytest.mark.parametrize("kind,n_traj", [("white", 1), ("white", 3), ("pwl", 2)])
+def test_pipelined_and_chunked_runs_equal_the_one_chunk_run(kind, n_traj):
+    """The background drawer (chunks of normals drawn ahead on a second thread) and any chunk size give
+    the run of one chunk on one thread. Tolerance as above: the paths differ at most in how BLAS blocks
+    the rows of the mixing GEMM, an O(d·ε) change per step that the contracting Φ does not amplify."""
+    run, grid = _linear_case(kind, n_traj)
+    whole = run(chunk_bytes=1 << 40, pipeline=False)             # one chunk: no hand-over at all
+    chunk = 8 * n_traj * 64 * 2 * (5 * grid.steps_per_out if kind == "pwl" else 5)
+    n_chunks = -(-grid.n_out // max(1, chunk // (8 * n_traj * grid.steps_per_out * 5 * 2)))
+    assert n_chunks >= 8                                          # the pipeline really hands over chunks
+    scale = np.abs(whole).max()
+    for pipeline in (False, True):
+        got = run(chunk_bytes=chunk, pipeline=pipeline)
+        np.testing.assert_allclose(got, whole, rtol=0, atol=RTOL * scale)
+    auto = run(chunk_bytes=chunk)                                 # the default picks one of the two
+    np.testing.assert_allclose(auto, whole, rtol=0, atol=RTOL * scale)
+
+
+def _drawers() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "thermotwin-normals"]
+
+
+def test_pipeline_passes_a_drawing_error_on_and_stops_its_thread(monkeypatch):
+    from thermotwin.core.noise import ChunkedNormals
+
+    run, _ = _linear_case("white", 1)
+    calls = {"n": 0}
+    real_fill = ChunkedNormals.fill
+
+    def failing_fill(self, out):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise MemoryError("drawer failed")
+        return real_fill(self, out)
+
+    monkeypatch.setattr(ChunkedNormals, "fill", failing_fill)
+    with pytest.raises(MemoryError, match="drawer failed"):
+        run(chunk_bytes=8 * 64 * 2 * 5, pipeline=True)
+    assert not _drawers()
+
+
+def test_pipeline_stops_its_thread_when_the_consumer_fails(monkeypatch):
+    run, _ = _linear_case("white", 1)
+    calls = {"n": 0}
+    real = ou.linear_recursion
+
+    def failing_recursion(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(ou, "linear_recursion", failing_recursion)
+    with pytest.raises(KeyboardInterrupt):
+        run(chunk_bytes=8 * 64 * 2 * 5, pipeline=True)
+    assert not _drawers()
+
+
 def _write() -> None:  # pragma: no cover - regeneration helper
     arrays = {}
     for name, (p, spec, cfg) in cases().items():

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fast_normals import fill_standard_normal
+
 NOISE_KINDS = ("pwl", "white", "trnoise", "trrandom", "none")
 #: Bytes of normals drawn per chunk by :func:`noise_chunks`.
 NOISE_CHUNK_BYTES = 128 * 2**20
@@ -49,8 +51,10 @@ class ChunkedNormals:
             g = np.random.Generator(type(base.bit_generator)())
             g.bit_generator.state = base.bit_generator.state
             self.gens.append(g)
-            if i + 1 < n_traj:
-                base.standard_normal((n_steps, d))   # advance past trajectory i
+            if i + 1 < n_traj:                    # advance past trajectory i, 2**20 normals at a time
+                scratch = np.empty(min(n_steps * d, 2**20))
+                for s in range(0, n_steps * d, scratch.size):
+                    fill_standard_normal(base, scratch[:min(scratch.size, n_steps * d - s)])
         self.pos = 0
 
     def fill(self, out: np.ndarray) -> np.ndarray:
@@ -61,7 +65,7 @@ class ChunkedNormals:
                              f"k ≤ {self.n_steps - self.pos} rows left")
         self.pos += k
         for g, o in zip(self.gens, out):
-            g.standard_normal(out=o)
+            fill_standard_normal(g, o)            # g.standard_normal(out=o), drawn by a numba kernel
         return out
 
     def next(self, k: int) -> np.ndarray:
