@@ -1,7 +1,10 @@
 """numpy's ziggurat tables for float64 standard normals (``ki_double``, ``wi_double``, ``fi_double`` of
 numpy/random/src/distributions/ziggurat_constants.h, 256 layers), copied bit for bit from numpy
 2.4.6's compiled distributions library. :mod:`thermotwin.core.fast_normals` checks at first use
-that a kernel built on them reproduces numpy's own draws, and falls back to numpy otherwise."""
+that a kernel built on them reproduces numpy's own draws, and falls back to numpy otherwise.
+
+The tables are numpy's data: Copyright (c) 2005-2025, NumPy Developers, BSD-3-Clause licence
+(compatible with this project's GPL-3.0-or-later; numpy's LICENSE.txt applies to these constants)."""
 
 # flake8: noqa
 
