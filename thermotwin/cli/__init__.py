@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..core import progress
 from ..core.memory import lifted
 from ..core.version import __version__
 from ..errors import SimulationError, ThermotwinError
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with lifted(getattr(args, "yes", False)):      # --yes: beyond the default budget, for this call
+        quiet = getattr(args, "quiet", False) or getattr(args, "no_progress", False)
+        with lifted(getattr(args, "yes", False)), progress.quiet(quiet):   # --yes: beyond the default budget
             return args.func(args)
     except SimulationError as exc:
         print(f"thermotwin: error: {exc}", file=sys.stderr)

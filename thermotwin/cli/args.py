@@ -37,6 +37,8 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="SPICE wall-clock limit in seconds")
     p.add_argument("--yes", action="store_true", help="run beyond the default budget (memory, steps, PWL points, "
                    "rows; see README 'Limits and safety'); the machine's available memory is never exceeded")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr (it is shown only when stderr "
+                   "is a terminal and a run lasts over a second; stdout and results are the same either way)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override one spec field, e.g. --set opamp.gain=1e4 --set resistor_bits=null (repeatable)")
 

@@ -160,9 +160,10 @@ def run_task(task: dict) -> list[dict]:
     BLAS runs on one thread: parallelism is over tasks (see
     :func:`thermotwin.solver.batched.one_blas_thread`).
     """
+    from ..core.progress import quiet
     from ..solver.batched import one_blas_thread
 
-    with one_blas_thread():
+    with one_blas_thread(), quiet():         # the sweep's own bar is the progress; no per-run lines
         return _run_task(task)
 
 
