@@ -688,3 +688,102 @@ def test_reused_report_out_drops_old_traces(tmp_path, capsys, a4):
     assert code == 0, err
     assert not (out / "trace_ngspice.csv").exists() and (out / "trace_twin.csv").exists()
     assert (out / "notes.txt").read_text() == "mine\n"
+
+
+# -- point 6: every count and number option is range-checked (cli/limits.py) ------------------------
+
+@pytest.mark.parametrize("argv, needle", [
+    (["timing", "--n-params", "1e300"], "--n-params 1e+300: must be in [1, 1e+12]"),
+    (["timing", "--n-params", "0"], "--n-params"),
+    (["timing", "--batch", "1e300"], "--batch"),
+    (["timing", "--dz", "1e30"], "--dz"),
+    (["timing", "--bits", "100"], "--bits"),
+    (["timing", "--link-gbps", "nan"], "--link-gbps"),
+    (["simulate", "--seed", "1" + "0" * 400], "--seed of ~400 digits: must be in [0, "),
+    (["simulate", "--seed", "-1"], "--seed"),
+    (["simulate", "--ensemble", "100000"], "--ensemble"),
+    (["simulate", "--ensemble", "abc"], "--ensemble"),
+    (["simulate", "--timeout", "nan"], "--timeout"),
+    (["simulate", "--timeout", "0"], "--timeout"),
+    (["realise", "--ensemble", "0"], "--ensemble"),
+    (["netlist", "--seed", "-3", "-o", "x.cir"], "--seed"),
+    (["validate-timing", "--out", "vt", "--quick", "--seeds", "100000"], "--seeds"),
+    (["factored-bench", "--n", "0"], "--n"),
+    (["factored-bench", "--r", "-1"], "--r"),
+    (["factored-example", "--scale", "0", "-o", "fe.npz"], "--scale"),
+    (["factored-example", "--damping", "inf", "-o", "fe.npz"], "--damping"),
+    (["sweep", "s.toml", "--out", "sw", "--workers", "0"], "--workers"),
+    (["sweep", "s.toml", "--out", "sw", "--timeout", "-5"], "--timeout"),
+    (["bench", "--dims", "4", "--big", "1e9"], "--big"),
+    (["bench", "--dims", "100000"], "needs about"),
+    (["validate", "--dims", "100000"], "needs about"),
+])
+def test_counts_and_numbers_are_range_checked(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    refused(tmp_path, capsys, argv, needle)
+
+
+def test_argparse_errors_are_one_line(tmp_path, capsys):
+    refused(tmp_path, capsys, ["simulate", "--bogus"], "unrecognized arguments", "--help")
+    refused(tmp_path, capsys, ["simulate", "--backend", "nope"], "simulate: argument --backend")
+
+
+# -- point 5: raw library messages ("zero-size array to reduction", shape mismatches, SIGFPE) --------
+
+def _empty_inputs(tmp_path, name):
+    """(argv, needle) of an empty or mis-shaped input that used to reach numpy or scipy raw."""
+    np.save(tmp_path / "A4.npy", A4)
+    a4 = tmp_path / "A4.npy"
+    t = np.arange(400) * 5e-7
+    if name == "rhs-wrong-length":
+        np.save(tmp_path / "b3.npy", np.ones(3))
+        return ["simulate", a4, "--rhs", tmp_path / "b3.npy"], "3 entries but the matrix is 4×4"
+    if name == "rhs-0x1-mtx":         # scipy's MatrixMarket reader died of SIGFPE on it
+        (tmp_path / "b0.mtx").write_text("%%MatrixMarket matrix array real general\n0 1\n")
+        return ["simulate", a4, "--rhs", tmp_path / "b0.mtx"], "0×1 (empty)"
+    if name == "matrix-0x0-npy":
+        np.save(tmp_path / "A0.npy", np.zeros((0, 0)))
+        return ["simulate", tmp_path / "A0.npy"], "empty"
+    if name == "matrix-0x0-mtx":
+        (tmp_path / "A0.mtx").write_text("%%MatrixMarket matrix coordinate real general\n0 0 0\n")
+        return ["netlist", tmp_path / "A0.mtx", "-o", tmp_path / "x.cir"], "empty"
+    if name == "trace-time-only-csv":   # "zero-size array to reduction operation maximum"
+        np.savetxt(tmp_path / "t1.csv", t[:, None], delimiter=",", header="time", comments="")
+        return ["calibrate", tmp_path / "t1.csv", "-o", tmp_path / "c.json"], "no node-voltage column"
+    if name == "trace-header-only-csv":  # numpy's "input contained no data" warning lines, then a raw message
+        (tmp_path / "h.csv").write_text("time,v0,v1\n")
+        return ["calibrate", tmp_path / "h.csv", "-o", tmp_path / "c.json"], "no samples"
+    if name == "trace-time-only-raw":
+        head = ("Title: t\nDate: x\nPlotname: Transient Analysis\nFlags: real\nNo. Variables: 1\n"
+                "No. Points: 400\nVariables:\n\t0\ttime\ttime\nBinary:\n").encode()
+        (tmp_path / "t.raw").write_bytes(head + t.astype("<f8").tobytes())
+        return ["calibrate", tmp_path / "t.raw", "-o", tmp_path / "c.json"], "no node-voltage column"
+    if name == "nodes-select-nothing":
+        p = _trace(tmp_path)
+        return ["calibrate", p, "--nodes", "re:zzz", "-o", tmp_path / "c.json"], "no column matches --nodes"
+    if name == "sweep-empty-axis":
+        (tmp_path / "s.toml").write_text('matrix = "builtin"\nt_end = "10tau"\n[grid]\nr_tolerance = []\n')
+        return ["sweep", tmp_path / "s.toml", "--out", tmp_path / "sw", "--workers", "1"], "is empty"
+    if name == "npz-empty-J":
+        np.savez(tmp_path / "f.npz", J=np.ones((0, 5)), H=np.eye(2), damping=np.array(0.1), g=np.ones(5))
+        return ["simulate", tmp_path / "f.npz"], "J is 0×5"
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["rhs-wrong-length", "rhs-0x1-mtx", "matrix-0x0-npy", "matrix-0x0-mtx",
+                                  "trace-time-only-csv", "trace-header-only-csv", "trace-time-only-raw",
+                                  "nodes-select-nothing", "sweep-empty-axis", "npz-empty-J"])
+def test_empty_and_misshaped_inputs_are_one_line(tmp_path, capsys, name):
+    argv, needle = _empty_inputs(tmp_path, name)
+    err = refused(tmp_path, capsys, argv, needle)
+    for raw in ("zero-size array", "could not be broadcast", "boolean index", "no data"):
+        assert raw not in err
+
+
+def test_trace_shapes_are_checked_in_the_api():
+    from thermotwin.calibration.traces import Trace
+
+    with pytest.raises(InputError, match="do not agree"):
+        Trace(np.arange(500) * 1e-6, np.zeros((400, 2)), ("a", "b"))
+    with pytest.raises(InputError, match="do not agree"):
+        Trace(np.arange(5) * 1e-6, np.zeros((5, 2)), ("a",))

@@ -7,6 +7,7 @@ matplotlib is imported only here, inside the function that draws.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,9 @@ def _plot(pred: ErrorPrediction, results: dict[str, SimResult], tau: float, titl
         ax.legend(fontsize=8, loc="lower left")
     fig.suptitle(title, fontsize=10)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    with warnings.catch_warnings():      # a 1–2 point run collapses the layout: a plain plot, no stderr noise
+        warnings.filterwarnings("ignore", message="constrained_layout not applied")
+        fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
 

@@ -508,6 +508,8 @@ def load_factored(path) -> FactoredProblem:
     if len(jshape) != 2:
         raise InputError(f"{p}: J must be 2-D (r×N), got shape {jshape}")
     r, N = jshape
+    if r == 0 or N == 0:
+        raise InputError(f"{p}: J is {r}×{N}; give at least one row and one column")
     if heads["H"][0] != (r, r):
         raise InputError(f"{p}: H has shape {heads['H'][0]} but J has {r} rows; H must be {r}×{r}")
     if int(np.prod(heads["g"][0])) != N:
