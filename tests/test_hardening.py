@@ -787,3 +787,69 @@ def test_trace_shapes_are_checked_in_the_api():
         Trace(np.arange(500) * 1e-6, np.zeros((400, 2)), ("a", "b"))
     with pytest.raises(InputError, match="do not agree"):
         Trace(np.arange(5) * 1e-6, np.zeros((5, 2)), ("a",))
+
+
+# -- point 4: the sweep journal is strict JSON; b = 0 gives null with a reason, not inf/NaN ---------
+
+def _strict_json_lines(path):
+    """Parse every line with a parser that refuses NaN/Infinity tokens."""
+    import json
+
+    def refuse(token):
+        raise AssertionError(f"{path.name} holds {token}")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_sweep_journal_round_trips_nonfinite_values(tmp_path):
+    from thermotwin.sweep.store import SweepStore
+
+    row = {"run_id": "p0b0", "point": 0, "board": 0, "rel_error": float("nan"), "t_to_1e-1": float("inf"),
+           "curve": [0.5, float("nan"), float("-inf")], "status": "ok"}
+    with SweepStore(tmp_path / "sw", {"x": 1}, "h") as store:
+        store.append([row])
+        back = store.load()["p0b0"]
+    (line,) = _strict_json_lines(tmp_path / "sw" / "runs.jsonl")
+    assert line["rel_error"] is None and line["nonfinite"]["rel_error"] == "nan"
+    assert line["curve"][1] is None and line["nonfinite"]["curve[2]"] == "-inf"
+    assert np.isnan(back["rel_error"]) and back["t_to_1e-1"] == np.inf and "nonfinite" not in back
+    # exact: 0.5 and ±inf pass through JSON unchanged
+    assert back["curve"][0] == 0.5 and np.isnan(back["curve"][1]) and back["curve"][2] == -np.inf
+
+
+@pytest.mark.parametrize("backend", ["twin", "twin-em"])       # batched numba kernel; one run + trace_metrics
+def test_sweep_with_zero_rhs(tmp_path, capsys, backend):
+    """b = 0: relative errors do not exist; rows are ok with null errors and the reason, the journal is
+    strict JSON, no plot fails on them, and a resumed sweep gives the same table."""
+    np.save(tmp_path / "b0.npy", np.zeros(10))
+    f = tmp_path / "z.toml"
+    f.write_text(f'matrix = "builtin"\nrhs = "b0.npy"\nbackend = "{backend}"\nt_end = "10tau"\nboards = 2\n'
+                 'checkpoints = ["5tau"]\n')
+    out = tmp_path / "sw"
+    code, _, err = run(["sweep", f, "--out", out, "--workers", "1"], capsys)
+    assert code == 0 and err == "", err
+    rows = _strict_json_lines(out / "runs.jsonl")
+    assert len(rows) == 2
+    for r in rows:
+        assert r["status"] == "ok" and "b = 0" in r["message"] and "divide" not in r["message"]
+        assert r["rel_error"] is None and r["nonfinite"]["rel_error"] == "nan"
+        assert r["t_to_1e-1"] is None and r["rel_error_at_5tau"] is None
+    table = (out / "results.csv").read_text()
+    code, _, _ = run(["sweep", f, "--out", out, "--workers", "1"], capsys)
+    assert code == 0 and (out / "results.csv").read_text() == table
+
+
+def test_trace_metrics_with_zero_reference():
+    import warnings
+
+    from thermotwin.solver.batched import trace_metrics
+
+    states = np.random.default_rng(0).standard_normal((3, 21, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no divide-by-zero warning either
+        e, last_bad, x_mean = trace_metrics(states, np.zeros(4), 5, np.array([0, 10, 20]), np.array([0.1, 1e-3]))
+    assert e.shape == (3, 3) and np.all(np.isnan(e))
+    assert np.all(last_bad == 20)               # never within a tolerance: t_to_* is empty
+    assert np.all(np.isfinite(x_mean))
+    e2, lb2, _ = trace_metrics(states, np.ones(4), 5, np.array([20]), np.array([1e-3]))
+    assert np.all(np.isfinite(e2)) and np.all(lb2 == 20)

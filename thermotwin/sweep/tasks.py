@@ -224,6 +224,8 @@ def _run_batched(task, problem, spec, mapping, t0: float) -> list[dict]:
         msgs = [m for m in (note, boards.messages[i]) if m]
         if out.status[i] == "ok":
             lay.fill(row, out.err[i], out.last_bad[i], task["checkpoints"])
+            if not np.any(problem.x_exact):
+                msgs.insert(0, UNDEFINED_B0)
         else:
             _empty_metrics(row, task["checkpoints"])
             msgs.insert(0, _STATUS_TEXT[out.status[i]].format(limit=task["timeout"]))
@@ -231,6 +233,9 @@ def _run_batched(task, problem, spec, mapping, t0: float) -> list[dict]:
         rows.append(row)
     return rows
 
+
+#: The message of an ok run whose relative errors do not exist (trace_metrics: NaN, null in runs.jsonl).
+UNDEFINED_B0 = "relative error undefined: b = 0 (x* = 0); rel_error, rel_error_at_* and t_to_* are empty"
 
 _STATUS_TEXT = {
     "unstable": ("realised matrix is unstable (an eigenvalue has real part ≤ 0): the integrators rail out; "
@@ -274,6 +279,8 @@ def _run_single(task, i: int, problem, spec, mapping) -> dict:
                                              np.asarray(TOLERANCES))
                     row.update(t_end_s=res.t_end_s, dt_out_s=res.dt_out_s)
                     lay.fill(row, e, lb, task["checkpoints"])
+                    if not np.any(res.x_exact):
+                        msgs.append(UNDEFINED_B0)
         except NgspiceError as exc:
             status = "timeout" if "timed out" in str(exc) else "failed"
             msgs.append(_error_text(exc))
