@@ -853,3 +853,83 @@ def test_trace_metrics_with_zero_reference():
     assert np.all(np.isfinite(x_mean))
     e2, lb2, _ = trace_metrics(states, np.ones(4), 5, np.array([20]), np.array([1e-3]))
     assert np.all(np.isfinite(e2)) and np.all(lb2 == 20)
+
+
+# -- audit of the issue's list: cases that had no test of their own ---------------------------------
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_report_of_a_matrix_beyond_float_range_leaves_no_folder(tmp_path, capsys, scale):
+    """Point 5: "the twin ran on for a minute first and `report` left an empty folder"."""
+    p = tmp_path / "A.npy"
+    np.save(p, A4 * scale)
+    refused(tmp_path, capsys, ["report", p, "--backends", "twin", "--out", tmp_path / "rep"], "rescale")
+    assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("arrays, needle", [
+    ({"J": 1e200}, "J entries reach"),                       # was "Eigenvalues did not converge"
+    ({"J": 1e60}, "JᵀHJ"),
+    ({"damping": 1e-200}, "damping λ"),
+])
+def test_factored_problem_beyond_float_range(tmp_path, capsys, arrays, needle):
+    rng = np.random.default_rng(0)
+    z = {"J": rng.standard_normal((3, 20)), "H": np.eye(3), "damping": np.array(0.1), "g": np.ones(20)}
+    for k, v in arrays.items():
+        z[k] = z[k] * v if k == "J" else np.array(v)
+    np.savez(tmp_path / "f.npz", **z)
+    refused(tmp_path, capsys, ["simulate", tmp_path / "f.npz", "--t-end", "5tau"], needle)
+
+
+def test_zero_matrix_and_non_matrixmarket_file(tmp_path, capsys):
+    np.save(tmp_path / "Z.npy", np.zeros((3, 3)))
+    refused(tmp_path, capsys, ["simulate", tmp_path / "Z.npy"], "all zeros")
+    (tmp_path / "bad.mtx").write_bytes(b"\x00\x01not a matrix\n")
+    refused(tmp_path, capsys, ["simulate", tmp_path / "bad.mtx"], "bad.mtx", "check the file")
+
+
+def test_tiny_time_steps_give_strict_json(tmp_path, capsys):
+    """Point 4: "a trace with tiny time steps writes 34 Infinity into calib.json"."""
+    rng = np.random.default_rng(0)
+    n = 400
+    t = np.arange(n) * 1e-18
+    V = np.cumsum(rng.standard_normal((n, 2)), axis=0) * 1e-2
+    p = tmp_path / "tiny.csv"
+    np.savetxt(p, np.column_stack([t, V]), delimiter=",", header="time,v0,v1", comments="")
+    code, _, err = run(["calibrate", p, "-o", tmp_path / "c.json"], capsys)
+    if code == 0:
+        import json
+
+        json.loads((tmp_path / "c.json").read_text(), parse_constant=lambda c: pytest.fail(f"calib.json holds {c}"))
+    else:
+        assert_one_line_error(code, err)
+
+
+def test_netlist_to_a_device_path_keeps_the_device(tmp_path, capsys, a4):
+    """Point 2 through the command line: `-o /dev/null` writes through, the device stays a device."""
+    code, _, err = run(["netlist", a4, "-o", "/dev/null", "--t-end", "5tau", "--noise", "none"], capsys)
+    assert code == 0, err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_simulate_d5000_is_refused_before_reading(tmp_path):
+    """Point 1: "`simulate` on a d = 5000 identity reached 6 GB with no word" (header-only .npy, capped)."""
+    p = _header_only_npy(tmp_path / "I5000.npy", (5000, 5000))
+    before = snapshot(tmp_path)
+    code, _, err = run_capped(["simulate", p], tmp_path)
+    assert_one_line_error(code, err, "needs about", "smaller matrix")
+    assert snapshot(tmp_path) == before
+
+
+def test_every_time_option_says_bare_numbers_are_seconds():
+    """Point 6: one meaning for a time everywhere, said in every help text."""
+    from thermotwin.cli import build_parser
+
+    times = {"--t-end", "--dt-out", "--noise-step", "--settle", "--t-analog", "--dt", "--skip"}
+    (sub,) = build_parser()._subparsers._group_actions
+    seen = 0
+    for name, p in sub.choices.items():
+        for act in p._actions:
+            if times & set(act.option_strings):
+                seen += 1
+                assert "a bare number is seconds" in (act.help or ""), (name, act.option_strings)
+    assert seen >= 20
