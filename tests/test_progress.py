@@ -101,6 +101,18 @@ def test_simulate_progress_changes_no_output(a4, capsys, monkeypatch, backend):
     assert _no_wall(json.loads(out)) == _no_wall(json.loads(out0))
 
 
+@pytest.mark.parametrize("extra", [[], ["--noise-step", "0.05tau"]])     # exact path; ETD2 sub-steps
+def test_factored_simulate_progress_changes_no_output(tmp_path, capsys, monkeypatch, extra):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "f.npz", J=rng.standard_normal((3, 40)) / 6, H=np.eye(3), damping=np.array(1.0),
+             g=np.ones(40))
+    argv = ["simulate", tmp_path / "f.npz", "--t-end", "10tau", "--json", *extra]
+    (out0, err0), (out1, err1) = _both(argv, capsys, monkeypatch)
+    assert "factored twin" not in err0 and "factored twin" in err1
+    # exact: the same run twice; progress must not change a digit
+    assert _no_wall(json.loads(out0)) == _no_wall(json.loads(out1))
+
+
 def test_report_shows_its_backends(tmp_path, a4, capsys, monkeypatch):
     monkeypatch.setenv(progress.ENV, "1")
     code, out, err = run(["report", a4, "--backends", "twin", "--out", tmp_path / "rep", "--t-end", "10tau"], capsys)
