@@ -933,3 +933,16 @@ def test_every_time_option_says_bare_numbers_are_seconds():
                 seen += 1
                 assert "a bare number is seconds" in (act.help or ""), (name, act.option_strings)
     assert seen >= 20
+
+
+def test_ensemble_steps_add_up_against_the_budget(tmp_path, capsys, a4, monkeypatch):
+    """Point 1 (trajectories × steps): one board of 100τ is 5620 noise steps; 5 boards are 28100."""
+    from thermotwin.core import memory as budget
+
+    monkeypatch.setitem(budget.DEFAULT_BUDGET, "steps", 20_000)
+    code, _, err = run(["simulate", a4, "--t-end", "100tau", "--ensemble", "3"], capsys)
+    assert code == 0, err
+    refused(tmp_path, capsys, ["simulate", a4, "--t-end", "100tau", "--ensemble", "5"], "ensemble of 5 boards",
+            "--yes", "--ensemble")
+    code, _, err = run(["simulate", a4, "--t-end", "100tau", "--ensemble", "5", "--yes"], capsys)
+    assert code == 0, err
