@@ -758,6 +758,11 @@ def _empty_inputs(tmp_path, name):
                 "No. Points: 400\nVariables:\n\t0\ttime\ttime\nBinary:\n").encode()
         (tmp_path / "t.raw").write_bytes(head + t.astype("<f8").tobytes())
         return ["calibrate", tmp_path / "t.raw", "-o", tmp_path / "c.json"], "no node-voltage column"
+    if name == "trace-duplicate-column":   # was "the fitted transition has no real logarithm"
+        V = np.cumsum(np.random.default_rng(0).standard_normal(400)) * 1e-2
+        np.savetxt(tmp_path / "dup.csv", np.column_stack([t, V, V]), delimiter=",", header="time,v0,v1",
+                   comments="")
+        return ["calibrate", tmp_path / "dup.csv", "-o", tmp_path / "c.json"], "'v0' and 'v1' move together"
     if name == "nodes-select-nothing":
         p = _trace(tmp_path)
         return ["calibrate", p, "--nodes", "re:zzz", "-o", tmp_path / "c.json"], "no column matches --nodes"
@@ -772,6 +777,7 @@ def _empty_inputs(tmp_path, name):
 
 @pytest.mark.parametrize("name", ["rhs-wrong-length", "rhs-0x1-mtx", "matrix-0x0-npy", "matrix-0x0-mtx",
                                   "trace-time-only-csv", "trace-header-only-csv", "trace-time-only-raw",
+                                  "trace-duplicate-column",
                                   "nodes-select-nothing", "sweep-empty-axis", "npz-empty-J"])
 def test_empty_and_misshaped_inputs_are_one_line(tmp_path, capsys, name):
     argv, needle = _empty_inputs(tmp_path, name)
