@@ -19,6 +19,9 @@ condition number of the nominal matrix):
   excursion.
 * ``error_floor`` — ‖A_eff⁻¹b_eff − (A + λI)⁻¹b‖/‖(A + λI)⁻¹b‖ of the board's realised matrix
   (:func:`thermotwin.circuit.design.error_floor`): what no averaging removes.
+* b = 0 (x* = 0): no relative error exists; ``rel_error``, ``rel_error_at_*``, ``t_to_*`` and
+  ``error_floor`` are NaN (empty in results.csv, null in runs.jsonl), the status stays ``ok`` and
+  ``message`` says so (:data:`UNDEFINED_B0`).
 * ``wall_s`` — wall time of the run; for a batched task, the task's wall time divided by its runs.
 * ``status`` — ``ok``, ``unstable`` (the realised matrix has an eigenvalue with real part ≤ 0: the
   board rails out, nothing is simulated), ``timeout`` or ``failed``; ``message`` says why, or
