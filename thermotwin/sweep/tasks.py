@@ -20,7 +20,7 @@ condition number of the nominal matrix):
 * ``error_floor`` — ‖A_eff⁻¹b_eff − (A + λI)⁻¹b‖/‖(A + λI)⁻¹b‖ of the board's realised matrix
   (:func:`thermotwin.circuit.design.error_floor`): what no averaging removes.
 * b = 0 (x* = 0): no relative error exists; ``rel_error``, ``rel_error_at_*``, ``t_to_*`` and
-  ``error_floor`` are NaN (empty in results.csv, null in runs.jsonl), the status stays ``ok`` and
+  ``error_floor`` are NaN (``nan`` in results.csv, null in runs.jsonl), the status stays ``ok`` and
   ``message`` says so (:data:`UNDEFINED_B0`).
 * ``wall_s`` — wall time of the run; for a batched task, the task's wall time divided by its runs.
 * ``status`` — ``ok``, ``unstable`` (the realised matrix has an eigenvalue with real part ≤ 0: the
@@ -238,7 +238,7 @@ def _run_batched(task, problem, spec, mapping, t0: float) -> list[dict]:
 
 
 #: The message of an ok run whose relative errors do not exist (trace_metrics: NaN, null in runs.jsonl).
-UNDEFINED_B0 = "relative error undefined: b = 0 (x* = 0); rel_error, rel_error_at_* and t_to_* are empty"
+UNDEFINED_B0 = "relative error undefined: b = 0 (x* = 0); rel_error, rel_error_at_* and t_to_* are nan"
 
 _STATUS_TEXT = {
     "unstable": ("realised matrix is unstable (an eigenvalue has real part ≤ 0): the integrators rail out; "
