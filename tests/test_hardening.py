@@ -712,6 +712,7 @@ def test_reused_report_out_drops_old_traces(tmp_path, capsys, a4):
     (["factored-bench", "--r", "-1"], "--r"),
     (["factored-example", "--scale", "0", "-o", "fe.npz"], "--scale"),
     (["factored-example", "--damping", "inf", "-o", "fe.npz"], "--damping"),
+    (["simulate", "--y-gain", "1e300"], "--y-gain 1e+300: must be in [1e-06, 1e+06]"),
     (["sweep", "s.toml", "--out", "sw", "--workers", "0"], "--workers"),
     (["sweep", "s.toml", "--out", "sw", "--timeout", "-5"], "--timeout"),
     (["bench", "--dims", "4", "--big", "1e9"], "--big"),

@@ -32,6 +32,7 @@ OPTION_RANGES = {
     "saturating": ("--saturating", 0, 10_000, True, False),
     "scale": ("--scale", 0, 1e6, False, True),
     "damping": ("--damping", 0, 1e6, False, True),
+    "y_gain": ("--y-gain", 1e-6, 1e6, False, False),      # or the word 'balance'
 }
 
 
@@ -39,5 +40,5 @@ def check_option_ranges(args) -> None:
     """Raise one InputError line for the first option of ``args`` outside its range (None = not given)."""
     for attr, (option, lo, hi, integer, lo_open) in OPTION_RANGES.items():
         value = getattr(args, attr, None)
-        if value is not None:
+        if value is not None and not isinstance(value, str):      # words ('balance') are checked by the command
             check_number(value, option, lo, hi, integer=integer, lo_open=lo_open)
