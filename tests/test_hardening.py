@@ -688,3 +688,268 @@ def test_reused_report_out_drops_old_traces(tmp_path, capsys, a4):
     assert code == 0, err
     assert not (out / "trace_ngspice.csv").exists() and (out / "trace_twin.csv").exists()
     assert (out / "notes.txt").read_text() == "mine\n"
+
+
+# -- point 6: every count and number option is range-checked (cli/limits.py) ------------------------
+
+@pytest.mark.parametrize("argv, needle", [
+    (["timing", "--n-params", "1e300"], "--n-params 1e+300: must be in [1, 1e+12]"),
+    (["timing", "--n-params", "0"], "--n-params"),
+    (["timing", "--batch", "1e300"], "--batch"),
+    (["timing", "--dz", "1e30"], "--dz"),
+    (["timing", "--bits", "100"], "--bits"),
+    (["timing", "--link-gbps", "nan"], "--link-gbps"),
+    (["simulate", "--seed", "1" + "0" * 400], "--seed of ~400 digits: must be in [0, "),
+    (["simulate", "--seed", "-1"], "--seed"),
+    (["simulate", "--ensemble", "100000"], "--ensemble"),
+    (["simulate", "--ensemble", "abc"], "--ensemble"),
+    (["simulate", "--timeout", "nan"], "--timeout"),
+    (["simulate", "--timeout", "0"], "--timeout"),
+    (["realise", "--ensemble", "0"], "--ensemble"),
+    (["netlist", "--seed", "-3", "-o", "x.cir"], "--seed"),
+    (["validate-timing", "--out", "vt", "--quick", "--seeds", "100000"], "--seeds"),
+    (["factored-bench", "--n", "0"], "--n"),
+    (["factored-bench", "--r", "-1"], "--r"),
+    (["factored-example", "--scale", "0", "-o", "fe.npz"], "--scale"),
+    (["factored-example", "--damping", "inf", "-o", "fe.npz"], "--damping"),
+    (["simulate", "--y-gain", "1e300"], "--y-gain 1e+300: must be in [1e-06, 1e+06]"),
+    (["sweep", "s.toml", "--out", "sw", "--workers", "0"], "--workers"),
+    (["sweep", "s.toml", "--out", "sw", "--timeout", "-5"], "--timeout"),
+    (["bench", "--dims", "4", "--big", "1e9"], "--big"),
+    (["bench", "--dims", "100000"], "needs about"),
+    (["validate", "--dims", "100000"], "needs about"),
+])
+def test_counts_and_numbers_are_range_checked(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    refused(tmp_path, capsys, argv, needle)
+
+
+def test_argparse_errors_are_one_line(tmp_path, capsys):
+    refused(tmp_path, capsys, ["simulate", "--bogus"], "unrecognized arguments", "--help")
+    refused(tmp_path, capsys, ["simulate", "--backend", "nope"], "simulate: argument --backend")
+
+
+# -- point 5: raw library messages ("zero-size array to reduction", shape mismatches, SIGFPE) --------
+
+def _empty_inputs(tmp_path, name):
+    """(argv, needle) of an empty or mis-shaped input that used to reach numpy or scipy raw."""
+    np.save(tmp_path / "A4.npy", A4)
+    a4 = tmp_path / "A4.npy"
+    t = np.arange(400) * 5e-7
+    if name == "rhs-wrong-length":
+        np.save(tmp_path / "b3.npy", np.ones(3))
+        return ["simulate", a4, "--rhs", tmp_path / "b3.npy"], "3 entries but the matrix is 4×4"
+    if name == "rhs-0x1-mtx":         # scipy's MatrixMarket reader died of SIGFPE on it
+        (tmp_path / "b0.mtx").write_text("%%MatrixMarket matrix array real general\n0 1\n")
+        return ["simulate", a4, "--rhs", tmp_path / "b0.mtx"], "0×1 (empty)"
+    if name == "matrix-0x0-npy":
+        np.save(tmp_path / "A0.npy", np.zeros((0, 0)))
+        return ["simulate", tmp_path / "A0.npy"], "empty"
+    if name == "matrix-0x0-mtx":
+        (tmp_path / "A0.mtx").write_text("%%MatrixMarket matrix coordinate real general\n0 0 0\n")
+        return ["netlist", tmp_path / "A0.mtx", "-o", tmp_path / "x.cir"], "empty"
+    if name == "trace-time-only-csv":   # "zero-size array to reduction operation maximum"
+        np.savetxt(tmp_path / "t1.csv", t[:, None], delimiter=",", header="time", comments="")
+        return ["calibrate", tmp_path / "t1.csv", "-o", tmp_path / "c.json"], "no node-voltage column"
+    if name == "trace-header-only-csv":  # numpy's "input contained no data" warning lines, then a raw message
+        (tmp_path / "h.csv").write_text("time,v0,v1\n")
+        return ["calibrate", tmp_path / "h.csv", "-o", tmp_path / "c.json"], "no samples"
+    if name == "trace-time-only-raw":
+        head = ("Title: t\nDate: x\nPlotname: Transient Analysis\nFlags: real\nNo. Variables: 1\n"
+                "No. Points: 400\nVariables:\n\t0\ttime\ttime\nBinary:\n").encode()
+        (tmp_path / "t.raw").write_bytes(head + t.astype("<f8").tobytes())
+        return ["calibrate", tmp_path / "t.raw", "-o", tmp_path / "c.json"], "no node-voltage column"
+    if name == "trace-duplicate-column":   # was "the fitted transition has no real logarithm"
+        V = np.cumsum(np.random.default_rng(0).standard_normal(400)) * 1e-2
+        np.savetxt(tmp_path / "dup.csv", np.column_stack([t, V, V]), delimiter=",", header="time,v0,v1",
+                   comments="")
+        return ["calibrate", tmp_path / "dup.csv", "-o", tmp_path / "c.json"], "'v0' and 'v1' move together"
+    if name == "nodes-select-nothing":
+        p = _trace(tmp_path)
+        return ["calibrate", p, "--nodes", "re:zzz", "-o", tmp_path / "c.json"], "no column matches --nodes"
+    if name == "sweep-empty-axis":
+        (tmp_path / "s.toml").write_text('matrix = "builtin"\nt_end = "10tau"\n[grid]\nr_tolerance = []\n')
+        return ["sweep", tmp_path / "s.toml", "--out", tmp_path / "sw", "--workers", "1"], "is empty"
+    if name == "npz-empty-J":
+        np.savez(tmp_path / "f.npz", J=np.ones((0, 5)), H=np.eye(2), damping=np.array(0.1), g=np.ones(5))
+        return ["simulate", tmp_path / "f.npz"], "J is 0×5"
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["rhs-wrong-length", "rhs-0x1-mtx", "matrix-0x0-npy", "matrix-0x0-mtx",
+                                  "trace-time-only-csv", "trace-header-only-csv", "trace-time-only-raw",
+                                  "trace-duplicate-column",
+                                  "nodes-select-nothing", "sweep-empty-axis", "npz-empty-J"])
+def test_empty_and_misshaped_inputs_are_one_line(tmp_path, capsys, name):
+    argv, needle = _empty_inputs(tmp_path, name)
+    err = refused(tmp_path, capsys, argv, needle)
+    for raw in ("zero-size array", "could not be broadcast", "boolean index", "no data"):
+        assert raw not in err
+
+
+def test_trace_shapes_are_checked_in_the_api():
+    from thermotwin.calibration.traces import Trace
+
+    with pytest.raises(InputError, match="do not agree"):
+        Trace(np.arange(500) * 1e-6, np.zeros((400, 2)), ("a", "b"))
+    with pytest.raises(InputError, match="do not agree"):
+        Trace(np.arange(5) * 1e-6, np.zeros((5, 2)), ("a",))
+
+
+# -- point 4: the sweep journal is strict JSON; b = 0 gives null with a reason, not inf/NaN ---------
+
+def _strict_json_lines(path):
+    """Parse every line with a parser that refuses NaN/Infinity tokens."""
+    import json
+
+    def refuse(token):
+        raise AssertionError(f"{path.name} holds {token}")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_sweep_journal_round_trips_nonfinite_values(tmp_path):
+    from thermotwin.sweep.store import SweepStore
+
+    row = {"run_id": "p0b0", "point": 0, "board": 0, "rel_error": float("nan"), "t_to_1e-1": float("inf"),
+           "curve": [0.5, float("nan"), float("-inf")], "status": "ok"}
+    with SweepStore(tmp_path / "sw", {"x": 1}, "h") as store:
+        store.append([row])
+        back = store.load()["p0b0"]
+    (line,) = _strict_json_lines(tmp_path / "sw" / "runs.jsonl")
+    assert line["rel_error"] is None and line["nonfinite"]["rel_error"] == "nan"
+    assert line["curve"][1] is None and line["nonfinite"]["curve[2]"] == "-inf"
+    assert np.isnan(back["rel_error"]) and back["t_to_1e-1"] == np.inf and "nonfinite" not in back
+    # exact: 0.5 and ±inf pass through JSON unchanged
+    assert back["curve"][0] == 0.5 and np.isnan(back["curve"][1]) and back["curve"][2] == -np.inf
+
+
+@pytest.mark.parametrize("backend", ["twin", "twin-em"])       # batched numba kernel; one run + trace_metrics
+def test_sweep_with_zero_rhs(tmp_path, capsys, backend):
+    """b = 0: relative errors do not exist; rows are ok with null errors and the reason, the journal is
+    strict JSON, no plot fails on them, and a resumed sweep gives the same table."""
+    np.save(tmp_path / "b0.npy", np.zeros(10))
+    f = tmp_path / "z.toml"
+    f.write_text(f'matrix = "builtin"\nrhs = "b0.npy"\nbackend = "{backend}"\nt_end = "10tau"\nboards = 2\n'
+                 'checkpoints = ["5tau"]\n')
+    out = tmp_path / "sw"
+    code, _, err = run(["sweep", f, "--out", out, "--workers", "1"], capsys)
+    assert code == 0 and err == "", err
+    rows = _strict_json_lines(out / "runs.jsonl")
+    assert len(rows) == 2
+    for r in rows:
+        assert r["status"] == "ok" and "b = 0" in r["message"] and "divide" not in r["message"]
+        assert r["rel_error"] is None and r["nonfinite"]["rel_error"] == "nan"
+        assert r["t_to_1e-1"] is None and r["rel_error_at_5tau"] is None
+    table = (out / "results.csv").read_text()
+    code, _, _ = run(["sweep", f, "--out", out, "--workers", "1"], capsys)
+    assert code == 0 and (out / "results.csv").read_text() == table
+
+
+def test_trace_metrics_with_zero_reference():
+    import warnings
+
+    from thermotwin.solver.batched import trace_metrics
+
+    states = np.random.default_rng(0).standard_normal((3, 21, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no divide-by-zero warning either
+        e, last_bad, x_mean = trace_metrics(states, np.zeros(4), 5, np.array([0, 10, 20]), np.array([0.1, 1e-3]))
+    assert e.shape == (3, 3) and np.all(np.isnan(e))
+    assert np.all(last_bad == 20)               # never within a tolerance: t_to_* is empty
+    assert np.all(np.isfinite(x_mean))
+    e2, lb2, _ = trace_metrics(states, np.ones(4), 5, np.array([20]), np.array([1e-3]))
+    assert np.all(np.isfinite(e2)) and np.all(lb2 == 20)
+
+
+# -- audit of the issue's list: cases that had no test of their own ---------------------------------
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_report_of_a_matrix_beyond_float_range_leaves_no_folder(tmp_path, capsys, scale):
+    """Point 5: "the twin ran on for a minute first and `report` left an empty folder"."""
+    p = tmp_path / "A.npy"
+    np.save(p, A4 * scale)
+    refused(tmp_path, capsys, ["report", p, "--backends", "twin", "--out", tmp_path / "rep"], "rescale")
+    assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("arrays, needle", [
+    ({"J": 1e200}, "J entries reach"),                       # was "Eigenvalues did not converge"
+    ({"J": 1e60}, "JᵀHJ"),
+    ({"damping": 1e-200}, "damping λ"),
+])
+def test_factored_problem_beyond_float_range(tmp_path, capsys, arrays, needle):
+    rng = np.random.default_rng(0)
+    z = {"J": rng.standard_normal((3, 20)), "H": np.eye(3), "damping": np.array(0.1), "g": np.ones(20)}
+    for k, v in arrays.items():
+        z[k] = z[k] * v if k == "J" else np.array(v)
+    np.savez(tmp_path / "f.npz", **z)
+    refused(tmp_path, capsys, ["simulate", tmp_path / "f.npz", "--t-end", "5tau"], needle)
+
+
+def test_zero_matrix_and_non_matrixmarket_file(tmp_path, capsys):
+    np.save(tmp_path / "Z.npy", np.zeros((3, 3)))
+    refused(tmp_path, capsys, ["simulate", tmp_path / "Z.npy"], "all zeros")
+    (tmp_path / "bad.mtx").write_bytes(b"\x00\x01not a matrix\n")
+    refused(tmp_path, capsys, ["simulate", tmp_path / "bad.mtx"], "bad.mtx", "check the file")
+
+
+def test_tiny_time_steps_give_strict_json(tmp_path, capsys):
+    """Point 4: "a trace with tiny time steps writes 34 Infinity into calib.json"."""
+    rng = np.random.default_rng(0)
+    n = 400
+    t = np.arange(n) * 1e-18
+    V = np.cumsum(rng.standard_normal((n, 2)), axis=0) * 1e-2
+    p = tmp_path / "tiny.csv"
+    np.savetxt(p, np.column_stack([t, V]), delimiter=",", header="time,v0,v1", comments="")
+    code, _, err = run(["calibrate", p, "-o", tmp_path / "c.json"], capsys)
+    if code == 0:
+        import json
+
+        json.loads((tmp_path / "c.json").read_text(), parse_constant=lambda c: pytest.fail(f"calib.json holds {c}"))
+    else:
+        assert_one_line_error(code, err)
+
+
+def test_netlist_to_a_device_path_keeps_the_device(tmp_path, capsys, a4):
+    """Point 2 through the command line: `-o /dev/null` writes through, the device stays a device."""
+    code, _, err = run(["netlist", a4, "-o", "/dev/null", "--t-end", "5tau", "--noise", "none"], capsys)
+    assert code == 0, err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_simulate_d5000_is_refused_before_reading(tmp_path):
+    """Point 1: "`simulate` on a d = 5000 identity reached 6 GB with no word" (header-only .npy, capped)."""
+    p = _header_only_npy(tmp_path / "I5000.npy", (5000, 5000))
+    before = snapshot(tmp_path)
+    code, _, err = run_capped(["simulate", p], tmp_path)
+    assert_one_line_error(code, err, "needs about", "smaller matrix")
+    assert snapshot(tmp_path) == before
+
+
+def test_every_time_option_says_bare_numbers_are_seconds():
+    """Point 6: one meaning for a time everywhere, said in every help text."""
+    from thermotwin.cli import build_parser
+
+    times = {"--t-end", "--dt-out", "--noise-step", "--settle", "--t-analog", "--dt", "--skip"}
+    (sub,) = build_parser()._subparsers._group_actions
+    seen = 0
+    for name, p in sub.choices.items():
+        for act in p._actions:
+            if times & set(act.option_strings):
+                seen += 1
+                assert "a bare number is seconds" in (act.help or ""), (name, act.option_strings)
+    assert seen >= 20
+
+
+def test_ensemble_steps_add_up_against_the_budget(tmp_path, capsys, a4, monkeypatch):
+    """Point 1 (trajectories × steps): one board of 100τ is 5620 noise steps; 5 boards are 28100."""
+    from thermotwin.core import memory as budget
+
+    monkeypatch.setitem(budget.DEFAULT_BUDGET, "steps", 20_000)
+    code, _, err = run(["simulate", a4, "--t-end", "100tau", "--ensemble", "3"], capsys)
+    assert code == 0, err
+    refused(tmp_path, capsys, ["simulate", a4, "--t-end", "100tau", "--ensemble", "5"], "ensemble of 5 boards",
+            "--yes", "--ensemble")
+    code, _, err = run(["simulate", a4, "--t-end", "100tau", "--ensemble", "5", "--yes"], capsys)
+    assert code == 0, err

@@ -25,6 +25,11 @@ TWIN_REPEATS = 5
 
 def bench_matrix(d: int, seed: int = 0) -> Problem:
     """Wishart SPD test matrix A = G Gᵀ/(2d) + 0.2 I, G ∈ R^(d×2d), scaled to λ_max ≈ 1 order."""
+    from .core.memory import DENSE_WORK_MATRICES, check_memory
+
+    # G (d×2d), G Gᵀ and the dense d×d work of the runs on it: refused before allocating (issue 16)
+    check_memory(8.0 * (2 * d * d + DENSE_WORK_MATRICES * d * d), f"a d = {d} benchmark matrix",
+                 "give smaller --dims / --big", default_budget=False)
     rng = np.random.default_rng(seed + 1000 * d)
     G = rng.standard_normal((d, 2 * d))
     A = G @ G.T / (2 * d) + 0.2 * np.eye(d)

@@ -7,6 +7,7 @@ matplotlib is imported only here, inside the function that draws.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from .errors import InputError
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .core.problem import Problem
 from .core.config import SimConfig
+from .core.progress import Bar
 from .solver.registry import simulate
 from .solver.result import SimResult
 from .units import format_si
@@ -87,7 +89,9 @@ def _plot(pred: ErrorPrediction, results: dict[str, SimResult], tau: float, titl
         ax.legend(fontsize=8, loc="lower left")
     fig.suptitle(title, fontsize=10)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    with warnings.catch_warnings():      # a 1–2 point run collapses the layout: a plain plot, no stderr noise
+        warnings.filterwarnings("ignore", message="constrained_layout not applied")
+        fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
 
@@ -127,7 +131,11 @@ def make_report(problem: Problem, spec: HardwareSpec, config: SimConfig, out_dir
         raise InputError("--backends is empty; give one or more of twin, twin-em, ngspice, pyspice (e.g. twin,ngspice)")
     out = Path(out_dir)
     _warm_up(problem, spec, config, backends, mapping)
-    results = {name: simulate(problem, spec, config, backend=name, mapping=mapping) for name in backends}
+    results = {}
+    with Bar("report", total=len(backends)) as bar:         # stderr progress on a terminal (core.progress)
+        for i, name in enumerate(backends):
+            bar.update(i, label=f"report {name} ({i + 1}/{len(backends)})")
+            results[name] = simulate(problem, spec, config, backend=name, mapping=mapping)
     out.mkdir(parents=True, exist_ok=True)      # only once every run succeeded: a failure leaves no empty folder
     first = next(iter(results.values()))
     tau = first.tau_s

@@ -95,7 +95,7 @@ def check_number(value, name: str, lo: float | None = None, hi: float | None = N
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
         raise InputError(f"{name} {value!r}: must be {'an integer' if integer else 'a number'}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise InputError(f"{name} {value!r}: must be finite")
     lo_bad = lo is not None and (value <= lo if lo_open else value < lo)
     hi_bad = hi is not None and (value >= hi if hi_open else value > hi)
@@ -104,7 +104,9 @@ def check_number(value, name: str, lo: float | None = None, hi: float | None = N
         right = ")" if hi_open else "]"
         rng = (f"in {left}{lo:g}, {hi:g}{right}" if lo is not None and hi is not None
                else f"{'>' if lo_open else '≥'} {lo:g}" if lo is not None else f"{'<' if hi_open else '≤'} {hi:g}")
-        raise InputError(f"{name} {value:g}: must be {rng}")
+        shown = f"{value:g}" if isinstance(value, float) or abs(value) < 10**16 else f"{float(value):.3g}" \
+            if abs(value) < 10**308 else f"of ~{int(value.bit_length() * 0.30103)} digits"
+        raise InputError(f"{name} {shown}: must be {rng}")
     return value
 
 

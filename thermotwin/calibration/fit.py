@@ -253,6 +253,12 @@ def fit_ou(trace: Trace, dt: float | None = None, tau_s: float | None = None, ta
     if const.size:
         raise InputError(f"{trace.source}: column {tr.names[const[0]]!r} is constant; drop it with --nodes "
                          "or check the probe")
+    if d > 1:                    # a repeated or derived column (two probes of one node): Z is rank-deficient
+        C = np.corrcoef(V, rowvar=False)
+        i, j = np.unravel_index(np.argmax(np.abs(np.triu(C, 1))), C.shape)
+        if abs(C[i, j]) > 1 - 1e-9:
+            raise InputError(f"{trace.source}: columns {tr.names[i]!r} and {tr.names[j]!r} move together "
+                             f"(correlation {C[i, j]:.10f}): the drift cannot be told apart; keep one with --nodes")
     X, Y = V[:-1], V[1:]
     Z = np.column_stack([X, np.ones(N)])
     B, *_ = np.linalg.lstsq(Z, Y, rcond=None)

@@ -30,6 +30,13 @@ class Trace:
     source: str = ""
     resampled: str = ""            # how the grid was made uniform ("" if it already was)
 
+    def __post_init__(self):
+        """Shapes agree (a hand-built Trace of the Python API; the readers make consistent ones)."""
+        t, v = np.shape(self.times), np.shape(self.values)
+        if len(t) != 1 or len(v) != 2 or v[0] != t[0] or v[1] != len(self.names):
+            raise InputError(f"Trace{' ' + self.source if self.source else ''}: times {t}, values {v} and "
+                             f"{len(self.names)} names do not agree; give times (n,), values (n, d) and d names")
+
     @property
     def d(self) -> int:
         return self.values.shape[1]
@@ -105,6 +112,10 @@ def read_csv(path: Path) -> Trace:
     header = [h.strip() for h in lines[0].split(",")]
     if header[0].lower() != "time":
         raise InputError(f"{path}: first column must be 'time' in seconds (got {header[0]!r})")
+    if len(header) < 2:
+        raise InputError(f"{path}: the trace has a time column but no node-voltage column; give time,v(n1),… columns")
+    if len(lines) < 2:
+        raise InputError(f"{path}: the trace has a header but no samples; give a trace with data rows")
     try:
         data = np.loadtxt(lines[1:], delimiter=",", ndmin=2)
     except ValueError as exc:
@@ -206,6 +217,10 @@ def read_trace(path, nodes: str | None = None) -> Trace:
             nodes = r"re:v\(.*\)"                 # node voltages only, in natural node order
     else:
         tr = read_csv(p)
+    if tr.values.ndim != 2 or tr.values.shape[1] == 0:
+        raise InputError(f"{p}: the trace has a time column but no node-voltage column; give time,v(n1),… columns")
+    if tr.values.shape[0] == 0:
+        raise InputError(f"{p}: the trace has no samples; give a trace with data rows")
     return tr.select(nodes)
 
 

@@ -238,4 +238,7 @@ def error_floor(problem: Problem, realised: Realised, damping: float = 0.0) -> f
     """‖A_eff⁻¹b_eff − A⁻¹b‖/‖A⁻¹b‖: the error no averaging removes."""
     A = problem.A + damping * np.eye(problem.d)
     x = np.linalg.solve(A, problem.b)
-    return float(np.linalg.norm(realised.x_fixed_point - x) / np.linalg.norm(x))
+    nx = float(np.linalg.norm(x))
+    if nx == 0:
+        return float("nan")         # b = 0: a relative error does not exist
+    return float(np.linalg.norm(realised.x_fixed_point - x) / nx)

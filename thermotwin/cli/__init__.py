@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..core import progress
 from ..core.memory import lifted
 from ..core.version import __version__
 from ..errors import SimulationError, ThermotwinError
 from ..sweep import add_parser as add_sweep
 from .timing import add_parser as add_timing
 from . import analysis, board, factored, simulate
+from .limits import check_option_ranges
 
 EXIT_INPUT = 2
 EXIT_SIM = 3
@@ -24,8 +26,17 @@ EXIT_SIM = 3
 __all__ = ["main", "build_parser", "EXIT_INPUT", "EXIT_SIM"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block), as every other error (issue 16)."""
+
+    def error(self, message: str):
+        cmd = self.prog.partition(" ")[2]
+        help_hint = f"thermotwin {cmd} --help" if cmd else "thermotwin --help"
+        self.exit(EXIT_INPUT, f"thermotwin: error: {cmd + ': ' if cmd else ''}{message} (see `{help_hint}`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="thermotwin", description="Circuit simulator and digital twin of thermodynamic "
+    ap = OneLineParser(prog="thermotwin", description="Circuit simulator and digital twin of thermodynamic "
                                  "(Langevin) analog linear solvers: netlists, ngspice/PySpice runs, an exact OU twin, "
                                  "non-ideal hardware, calibration and accuracy reports.")
     ap.add_argument("--version", action="version", version=f"thermotwin {__version__}")
@@ -38,9 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        with lifted(getattr(args, "yes", False)):      # --yes: beyond the default budget, for this call
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # --help, --version, or the one-line usage error above
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT
+    try:
+        check_option_ranges(args)
+        quiet = getattr(args, "quiet", False) or getattr(args, "no_progress", False)
+        with lifted(getattr(args, "yes", False)), progress.quiet(quiet):   # --yes: beyond the default budget
             return args.func(args)
     except SimulationError as exc:
         print(f"thermotwin: error: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from ..circuit.spec import HardwareSpec, template_json
 from ..core.problem import load_problem
 from ..io import atomic_write_json, atomic_write_text, check_output_not_input, json_text
 from ..units import check_number, parse_dims, parse_time
-from .args import add_problem_args, problem_spec_config
+from .args import TIME_HELP, add_problem_args, problem_spec_config
 
 
 def cmd_report(args) -> int:
@@ -194,7 +194,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("bench", help="wall time of the twin against ngspice on the same circuit")
     p.add_argument("--dims", default="8,32,64", help="dimensions run on both (default 8,32,64)")
-    p.add_argument("--t-end", default="1000tau", help="simulated time (default 1000tau)")
+    p.add_argument("--t-end", default="1000tau", help=f"simulated time (default 1000tau) — {TIME_HELP}")
     p.add_argument("--big", type=int, default=1024, help="dimension run on the twin alone (0 = skip)")
     p.add_argument("--saturating", type=int, default=32, help="d of the saturating-circuit bench (0 = skip)")
     p.add_argument("--same-noise-t-end", default="100tau",
@@ -211,8 +211,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--matrix", help="nominal matrix, to compare A_eff = M·τ against it")
     p.add_argument("--rhs", help="nominal right-hand side")
     p.add_argument("--spec", help="HardwareSpec JSON (τ, for κ0 and A_eff)")
-    p.add_argument("--dt", help="sampling interval for the fit (default: the trace's step); seconds or τ")
-    p.add_argument("--skip", help="leading time to drop")
+    p.add_argument("--dt", help=f"sampling interval for the fit (default: the trace's step) — {TIME_HELP}")
+    p.add_argument("--skip", help=f"leading time to drop — {TIME_HELP}")
     p.add_argument("-o", "--output", required=True, help="calibration JSON to write")
     p.add_argument("--yes", action="store_true", help="resample beyond the default budget (never beyond the "
                    "machine's available memory)")
@@ -221,7 +221,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("predict", help="accuracy versus time from a calibration")
     p.add_argument("--calib", required=True)
-    p.add_argument("--t-end", help="horizon (seconds or τ multiples)")
+    p.add_argument("--t-end", help=f"horizon — {TIME_HELP}")
     p.add_argument("--tol", type=float, default=1e-2, help="relative tolerance (default 0.01)")
     p.add_argument("--prob", type=float, default=0.9, help="probability of reaching it (default 0.9)")
     p.add_argument("--out", help="directory for prediction.csv")
@@ -230,7 +230,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("validate", help="twin against ngspice for every non-ideality, same seeds")
     p.add_argument("--dims", default="4,16,32")
-    p.add_argument("--t-end", default="20tau")
+    p.add_argument("--t-end", default="20tau", help=f"simulated time (default 20tau) — {TIME_HELP}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="directory for validate.json and validate.md")
     p.add_argument("--json", action="store_true")

@@ -15,7 +15,11 @@ from ..core.problem import load_problem
 from ..units import parse_quantity
 
 __all__ = ["add_problem_args", "problem_spec_config", "spec_from_args", "config_from_args", "is_npz",
-           "mapping_from_args", "refuse_factored_options", "add_y_gain", "add_gbw_model"]
+           "mapping_from_args", "refuse_factored_options", "add_y_gain", "add_gbw_model", "TIME_HELP"]
+
+
+#: How every time option reads a value (issue 16: one meaning for a time everywhere).
+TIME_HELP = "a bare number is seconds (1e-4, 100us), or multiples of τ (200tau)"
 
 
 def add_problem_args(p: argparse.ArgumentParser) -> None:
@@ -25,18 +29,20 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--r0", help="unit resistance R0 in ohm (e.g. 1k)")
     p.add_argument("--c", help="integrator capacitance in farad (e.g. 1n)")
     p.add_argument("--kappa0", help="noise strength κ0 in V² (0 = noiseless)")
-    p.add_argument("--t-end", help="simulated time: seconds (1e-4, 100us) or multiples of τ (200tau)")
-    p.add_argument("--dt-out", help="output grid spacing (seconds or τ multiples)")
-    p.add_argument("--noise-step", help="noise sample interval (seconds or τ multiples)")
+    p.add_argument("--t-end", help=f"simulated time — {TIME_HELP}")
+    p.add_argument("--dt-out", help=f"output grid spacing — {TIME_HELP}")
+    p.add_argument("--noise-step", help=f"noise sample interval — {TIME_HELP}")
     p.add_argument("--noise", default="pwl", choices=NOISE_KINDS,
                    help="pwl: same zero-order-hold noise path in twin and SPICE (default); white: exact OU "
                         "(twin); trnoise/trrandom: ngspice's own generators")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--v0", default="zero", choices=["zero", "rhs"], help="initial state (default zero)")
-    p.add_argument("--settle", help="start of the averaging window (default: settling time to 1e-3)")
+    p.add_argument("--settle", help=f"start of the averaging window (default: settling time to 1e-3) — {TIME_HELP}")
     p.add_argument("--timeout", type=float, default=600.0, help="SPICE wall-clock limit in seconds")
     p.add_argument("--yes", action="store_true", help="run beyond the default budget (memory, steps, PWL points, "
                    "rows; see README 'Limits and safety'); the machine's available memory is never exceeded")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr (it is shown only when stderr "
+                   "is a terminal and a run lasts over a second; stdout and results are the same either way)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override one spec field, e.g. --set opamp.gain=1e4 --set resistor_bits=null (repeatable)")
 

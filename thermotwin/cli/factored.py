@@ -15,6 +15,7 @@ from ..core.config import SimConfig
 from ..io import atomic_write_bytes, json_text
 from ..solver.factored import check_memory, run_factored, synthetic_factored
 from ..units import parse_quantity
+from .args import TIME_HELP
 
 
 def cmd_factored_example(args) -> int:
@@ -72,8 +73,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--n", type=int, default=100000)
     p.add_argument("--r", type=int, default=640)
     p.add_argument("--damping", type=float, default=0.01)
-    p.add_argument("--t-end", default="50tau")
-    p.add_argument("--dt-out", default="1tau")
+    p.add_argument("--t-end", default="50tau", help=f"simulated time (default 50tau) — {TIME_HELP}")
+    p.add_argument("--dt-out", default="1tau", help=f"output grid spacing (default 1tau) — {TIME_HELP}")
     p.add_argument("--kappa0", help="noise κ0 in V² (default: the spec's)")
     p.add_argument("--spec", help="HardwareSpec JSON (non-ideal boards take the basis or diagonal path)")
     p.add_argument("--seed", type=int, default=0)

@@ -103,7 +103,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("timing", help="per-iteration TNGD timing model: DAC, resistor programming, analog, ADC")
     p.add_argument("--n-params", type=_count, default=10_000, metavar="N", help="number of parameters N (default 1e4)")
     p.add_argument("--batch", type=_count, default=64, metavar="b", help="batch size b (default 64)")
-    p.add_argument("--dz", type=int, default=10, metavar="d_z", help="model outputs d_z (default 10)")
+    p.add_argument("--dz", type=_count, default=10, metavar="d_z", help="model outputs d_z (default 10)")
     p.add_argument("--bits", type=int, default=PAPER_BITS, help="bits per value (default 16)")
     p.add_argument("--link-gbps", type=float, default=PAPER_LINK_GBPS, help="link rate in Gb/s (default 50)")
     p.add_argument("--r0", default="1e3", help="unit resistance R0 in ohm (default 1e3)")

@@ -71,6 +71,8 @@ def _read_array(path: str | os.PathLike) -> np.ndarray:
             import scipy.io
 
             rows, cols, entries = scipy.io.mminfo(str(p))[:3]
+            if rows == 0 or cols == 0:      # scipy's reader dies of SIGFPE on a 0-row array file
+                raise InputError(f"{p}: the matrix is {rows}×{cols} (empty); give at least one entry")
             _check_read_size(p, rows, cols, entries)
             arr = scipy.io.mmread(str(p))
             if hasattr(arr, "toarray"):

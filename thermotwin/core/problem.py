@@ -60,6 +60,8 @@ MIN_ABS = 1e-100
 def check_magnitude(A: np.ndarray, what: str = "matrix") -> None:
     """Refuse (InputError) a matrix whose largest entry is outside [MIN_ABS, MAX_ABS]."""
     top = float(np.abs(A).max()) if A.size else 0.0
+    if top == 0 and what == "matrix":
+        raise InputError("matrix is all zeros; the solver needs an invertible A (e.g. symmetric positive definite)")
     if not MIN_ABS <= top <= MAX_ABS:
         raise InputError(f"{what} entries reach {top:.3g}, outside [{MIN_ABS:g}, {MAX_ABS:g}] where the arithmetic "
                          "keeps its digits; rescale A and b by the same power of ten (x is unchanged)")
@@ -323,6 +325,15 @@ class FactoredProblem:
                 raise InputError(f"{name} has {bad} non-finite entries (NaN or inf); replace them")
         if not math.isfinite(lam):
             raise InputError(f"damping = {lam!r} is not finite")
+        for name, a in (("J", J), ("H", H), ("b (array g)", g)):       # zeros are allowed here (F = λI)
+            top = float(np.abs(a).max())
+            if top and not MIN_ABS <= top <= MAX_ABS:
+                raise InputError(f"{name} entries reach {top:.3g}, outside [{MIN_ABS:g}, {MAX_ABS:g}] where the "
+                                 "arithmetic keeps its digits; rescale the problem")
+        gram = float(np.abs(J).max()) ** 2 * float(np.abs(H).max()) * r
+        if lam > 0 and not (MIN_ABS <= lam <= MAX_ABS and gram <= MAX_ABS):
+            raise InputError(f"damping λ = {lam:.3g} and JᵀHJ (entries up to ~{gram:.3g}) must lie in "
+                             f"[{MIN_ABS:g}, {MAX_ABS:g}] where the arithmetic keeps its digits; rescale J, H or λ")
         if lam <= 0:
             raise UnstableMatrixError(
                 f"damping λ = {lam:g} ≤ 0: F = λI + JᵀHJ then has eigenvalue λ on every direction "
@@ -508,6 +519,8 @@ def load_factored(path) -> FactoredProblem:
     if len(jshape) != 2:
         raise InputError(f"{p}: J must be 2-D (r×N), got shape {jshape}")
     r, N = jshape
+    if r == 0 or N == 0:
+        raise InputError(f"{p}: J is {r}×{N}; give at least one row and one column")
     if heads["H"][0] != (r, r):
         raise InputError(f"{p}: H has shape {heads['H'][0]} but J has {r} rows; H must be {r}×{r}")
     if int(np.prod(heads["g"][0])) != N:

@@ -228,6 +228,10 @@ def trace_metrics(states: np.ndarray, x_ref: np.ndarray, w0: int, sample_idx: np
     trapezoidal time average of y over [t_w0, t_k] — what :class:`SimResult` calls the running
     average; at k = n it is ``SimResult.x_mean``. e_k = ‖x̂_k − x*‖/‖x*‖.
 
+    x* = 0 (b = 0): the relative error does not exist; e is NaN (no division, no warning) and
+    every tolerance counts as never reached (last index n), as in the numba kernel — the sweep
+    records it as null with the reason in the row's message.
+
     Args:
         states: (..., n + 1, d) read-out y (problem units). x_ref: (d,) x*. w0: window start index.
         sample_idx: (K,) output indices at which to report e. tols: (T,) tolerances.
@@ -240,9 +244,12 @@ def trace_metrics(states: np.ndarray, x_ref: np.ndarray, w0: int, sample_idx: np
     seg = y[..., w0:, :]
     csum = np.cumsum(0.5 * (seg[..., 1:, :] + seg[..., :-1, :]), axis=-2)
     est[..., w0 + 1:, :] = csum / np.arange(1, n1 - w0)[:, None]
-    e = np.linalg.norm(est - x_ref, axis=-1) / np.linalg.norm(x_ref)
+    nref = float(np.linalg.norm(x_ref))
+    dist = np.linalg.norm(est - x_ref, axis=-1)
+    e = dist / nref if nref > 0 else np.full_like(dist, np.nan)
     k = np.arange(n1)
-    last_bad = np.where(e[..., None, :] > np.asarray(tols)[:, None], k, -1).max(axis=-1)
+    # not (e ≤ tol): a NaN error never meets a tolerance (the kernel's test)
+    last_bad = np.where(~(e[..., None, :] <= np.asarray(tols)[:, None]), k, -1).max(axis=-1)
     return e[..., np.asarray(sample_idx)], last_bad, est[..., -1, :]
 
 
@@ -321,7 +328,7 @@ def _numba_kernel():
                 for i in range(d):
                     r = est[i] - x_ref[i]
                     e += r * r
-                e = np.sqrt(e) / nref
+                e = np.sqrt(e) / nref if nref > 0.0 else np.nan     # x* = 0: undefined (trace_metrics)
                 for t in range(T):
                     if not (e <= tols[t]):
                         last_bad[b, t] = k
@@ -400,7 +407,9 @@ def _run_boards(boards, x_exact, v0, kappa0_v2, dt_out_s, n_out, w0, noise_seeds
 
     x_fixed = np.linalg.solve(boards.M, boards.f[..., None])[..., 0]           # volts, (U, d)
     ref = x_exact if damped_x is None else damped_x
-    floor_u = np.linalg.norm(x_fixed / bs - ref, axis=-1) / np.linalg.norm(ref)
+    nref = float(np.linalg.norm(ref))
+    dist = np.linalg.norm(x_fixed / bs - ref, axis=-1)
+    floor_u = dist / nref if nref > 0 else np.full_like(dist, np.nan)      # x* = 0: undefined
     floor = floor_u[boards.index]
 
     phi, qd, stable_u = ou_transitions(X, qdiag, dt)

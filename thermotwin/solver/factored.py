@@ -47,6 +47,7 @@ from ..core.problem import (  # noqa: F401 (the problem type moved to core; old 
 )
 from ..core.config import resolve_grid
 from ..core.noise import NOISE_CHUNK_BYTES, noise_chunks
+from ..core.progress import Bar
 from ..errors import InputError, UnstableMatrixError
 
 #: Error model of the diagonal (ETD2) path, measured against the dense expm/Lyapunov solution at
@@ -202,6 +203,14 @@ def _engine(problem, board, method: str, stats: dict):
     return engine
 
 
+def _counted(chunks, bar, done: int):
+    """The (rows, z) noise chunks unchanged, advancing the progress bar by each chunk's rows."""
+    for rows, z in chunks:
+        yield rows, z
+        done += rows
+        bar.update(done)
+
+
 def _exact_paths(engine, board, grid, kappa: float, y0, config, out) -> None:
     """Exact OU transitions, one per output step, every trajectory (Y units)."""
     from ..core.lowrank import exact_path
@@ -209,9 +218,10 @@ def _exact_paths(engine, board, grid, kappa: float, y0, config, out) -> None:
     N, n_traj = out.shape[2], out.shape[0]
     ops = engine.exact_ops(grid.dt_out_s / board.tau_s, kappa)
     y_star = engine.solve(board.f / board.noise_gain)
-    for t in range(n_traj):
-        chunks = noise_chunks(config.seed, grid.n_out, N, n_traj, t, kappa > 0)
-        exact_path(engine, ops, y_star, y0 - y_star, chunks, out[t])
+    with Bar("factored twin", total=grid.n_out * n_traj) as bar:      # stderr, on a terminal (core.progress)
+        for t in range(n_traj):
+            chunks = noise_chunks(config.seed, grid.n_out, N, n_traj, t, kappa > 0)
+            exact_path(engine, ops, y_star, y0 - y_star, _counted(chunks, bar, t * grid.n_out), out[t])
 
 
 def _etd2_paths(engine, board, grid, kappa: float, y0, config, etd_tol: float, out, stats: dict):
@@ -232,9 +242,10 @@ def _etd2_paths(engine, board, grid, kappa: float, y0, config, etd_tol: float, o
         raise UnstableMatrixError("the realised board is unstable: a diagonal drift entry is ≤ 0")
     ops = engine.etd_ops(h, kappa)
     f_Y = board.f / board.noise_gain
-    for t in range(n_traj):
-        chunks = noise_chunks(config.seed, grid.n_out * m, N, n_traj, t, kappa > 0)
-        etd2_path(engine, ops, f_Y, E, y0, m, chunks, out[t])
+    with Bar("factored twin", total=grid.n_out * m * n_traj) as bar:   # stderr, on a terminal (core.progress)
+        for t in range(n_traj):
+            chunks = noise_chunks(config.seed, grid.n_out * m, N, n_traj, t, kappa > 0)
+            etd2_path(engine, ops, f_Y, E, y0, m, _counted(chunks, bar, t * grid.n_out * m), out[t])
     stats.update(path="factored-etd2", substeps_per_output=m, substep_tau=h, E_max=e_max,
                  etd_error_bound=ETD_ERROR_CONST * h * h * e_max)
     return replace(grid, noise_step_s=grid.dt_out_s / m, steps_per_out=m)

@@ -28,6 +28,7 @@ from ..circuit.netlist import OUTPUT_FILE, PROBE_FILE, render_netlist, render_ne
 from ..circuit.programming import adc_readout
 from ..circuit.spec import HardwareSpec
 from ..core.config import SimConfig, resolve_grid
+from ..core.progress import elapsed
 from ..core.problem import Problem, is_factored
 from ..errors import NgspiceError, NgspiceNotFoundError
 from ..io import atomic_write_text
@@ -165,8 +166,9 @@ def run_netlist_text(text: str, workdir: str | os.PathLike, timeout_s: float = 6
     if out.exists():
         out.unlink()
     try:
-        proc = subprocess.run([exe, "-b", cir.name], cwd=wd, capture_output=True, text=True,
-                              timeout=timeout_s, stdin=subprocess.DEVNULL)
+        with elapsed("ngspice", limit_s=timeout_s):            # stderr progress on a terminal (core.progress)
+            proc = subprocess.run([exe, "-b", cir.name], cwd=wd, capture_output=True, text=True,
+                                  timeout=timeout_s, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         raise NgspiceError(f"ngspice timed out after {timeout_s:g} s on {cir}; raise --timeout or "
                            "shorten t_end / coarsen the noise step", str(cir),

@@ -31,6 +31,7 @@ from ..core.problem import Problem
 from ..core.config import SimConfig, initial_state, resolve_grid
 from ..core.lowrank import blas_threads
 from ..core.memory import check_run
+from ..core import progress
 from ..core.noise import ChunkedNormals
 from .result import SimResult
 
@@ -235,13 +236,15 @@ def _simulate_linear(M, f, B, q, x0, grid, config, chunk_bytes, pipeline):
         fbuf = np.empty(n_traj * rows * n)
         start = 0
         state = np.broadcast_to(x0, (n_traj, n)).copy()
-        for k, z, release in chunks:
-            forcing = fbuf[:n_traj * k * n].reshape(n_traj * k, n)
-            np.matmul(z.reshape(n_traj * k, m * dz), mix, out=forcing)     # one GEMM per chunk
-            release()                                                    # z's buffer may be refilled now
-            linear_recursion(phi_T, c, forcing.reshape(n_traj, k, n), state, out[:, start:start + k + 1])
-            state = out[:, start + k].copy()
-            start += k
+        with progress.Bar("twin", total=grid.n_out) as bar:   # stderr only, when a terminal (core.progress)
+            for k, z, release in chunks:
+                forcing = fbuf[:n_traj * k * n].reshape(n_traj * k, n)
+                np.matmul(z.reshape(n_traj * k, m * dz), mix, out=forcing)     # one GEMM per chunk
+                release()                                                    # z's buffer may be refilled now
+                linear_recursion(phi_T, c, forcing.reshape(n_traj, k, n), state, out[:, start:start + k + 1])
+                state = out[:, start + k].copy()
+                start += k
+                bar.update(start)
     finally:
         chunks.close()
     return out
@@ -431,8 +434,9 @@ def _run_kernel(P, q: float, v0: np.ndarray, grid, config: SimConfig, noise_volt
     else:
         vn = np.zeros((config.n_traj, grid.n_noise_steps, d))
     for t in range(config.n_traj):
-        cf.integrate_kernel(phi, gam, ls.F, np.ascontiguousarray(vn[t]), substeps, grid.steps_per_out, x0,
-                            *P.args(), out[t])
+        with progress.elapsed(f"twin (non-linear), trajectory {t + 1}/{config.n_traj}"):
+            cf.integrate_kernel(phi, gam, ls.F, np.ascontiguousarray(vn[t]), substeps, grid.steps_per_out, x0,
+                                *P.args(), out[t])
     return out, substeps
 
 

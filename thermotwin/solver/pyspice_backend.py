@@ -34,6 +34,7 @@ import numpy as np
 from ..circuit.mapping import Mapping
 from ..circuit.spec import HardwareSpec
 from ..core.config import SimConfig
+from ..core.progress import Bar
 from ..errors import NgspiceError, NgspiceNotFoundError
 from ..core.io import atomic_write_text
 from .ngspice import check_noise_files, noise_file_failure, noise_files_named, run_spice
@@ -272,12 +273,14 @@ class _Session:
             deadline = t0 + timeout_s
             pause = 2e-4
             timed_out = False
-            while self.lib.ngSpice_running() or self.ng._is_running is _NOT_STARTED:
-                if time.perf_counter() > deadline:
-                    timed_out = True
-                    break
-                time.sleep(pause)
-                pause = min(2 * pause, 0.02)
+            with Bar("pyspice", limit_s=timeout_s) as bar:   # stderr progress on a terminal (core.progress)
+                while self.lib.ngSpice_running() or self.ng._is_running is _NOT_STARTED:
+                    if time.perf_counter() > deadline:
+                        timed_out = True
+                        break
+                    time.sleep(pause)
+                    pause = min(2 * pause, 0.02)
+                    bar.update(0)
             # join the background thread (its last callback runs before we restore the hook)
             halt = self.command("bg_halt", check=False)
         elapsed = time.perf_counter() - t0

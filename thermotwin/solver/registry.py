@@ -19,6 +19,7 @@ from ..circuit.mapping import Mapping
 from ..circuit.spec import HardwareSpec
 from ..core.config import SimConfig
 from ..core.noise import NOISE_KINDS
+from ..core.progress import Bar
 from ..core.problem import FactoredProblem, Problem, is_factored
 from ..errors import InputError
 from .result import SimResult
@@ -223,8 +224,15 @@ def run_ensemble(problem, spec: HardwareSpec | None, config: SimConfig | None, k
     b = check_supported(backend, problem, config, mapping, ensemble=k)
     members, x_means, wall = [], [], 0.0
     for i in range(k):
-        res = b.run(problem, spec.replace(board_seed=spec.board_seed + i),
-                    dataclasses.replace(config, seed=config.seed + i), mapping)
+        with Bar(f"board {i + 1}/{k}"):          # stderr progress on a terminal (core.progress)
+            res = b.run(problem, spec.replace(board_seed=spec.board_seed + i),
+                        dataclasses.replace(config, seed=config.seed + i), mapping)
+        if i == 0 and k > 1:       # the members' steps add up: refuse the rest beyond the budget (core.memory)
+            from ..core.memory import Estimate, check
+
+            steps = float(res.stats.get("noise_steps") or len(res.times))
+            check(Estimate(steps=steps * k), f"an ensemble of {k} boards ({steps:.3g} steps each)",
+                  "lower --ensemble or shorten --t-end")
         x_means.append(np.array(res.x_mean))
         wall += res.wall_s
         if keep == "all" or not members:

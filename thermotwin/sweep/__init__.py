@@ -68,6 +68,7 @@ def add_parser(sub) -> None:
     p.add_argument("--yes", action="store_true", help=f"allow sweeps of more than {MAX_RUNS:,} runs")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed, unstable or timeout")
     p.add_argument("--no-plots", action="store_true", help="write results.csv and error_vs_time.csv only")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
+                   help="no progress bar on stderr (it is shown only when stderr is a terminal)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_sweep)

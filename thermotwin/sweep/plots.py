@@ -35,7 +35,9 @@ def _label(v) -> str:
 
 
 def _ok(rows):
-    return [r for r in rows if r.get("status") == "ok"]
+    """Rows with something to plot: status ok and a relative error that exists (b = 0 gives NaN)."""
+    return [r for r in rows if r.get("status") == "ok" and isinstance(r.get("rel_error"), (int, float))
+            and np.isfinite(r["rel_error"])]
 
 
 def _by_point(rows) -> dict[int, list]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.progress import enabled as progress_enabled
 from ..errors import InputError
 from ..solver.registry import BACKENDS
 from .plan import MAX_RUNS, SweepPlan
@@ -206,11 +207,10 @@ def _execute(plan: SweepPlan, store, tasks, info: dict, done: dict, columns, n_n
     """Run the tasks, appending every finished board's row to the store (results.csv refreshed every
     RESULTS_EVERY_S and at the end); returns the wall time of the runs."""
     bar = None
-    if progress and n_new:
+    if progress and n_new and progress_enabled():       # a terminal, or THERMOTWIN_PROGRESS=1 (core.progress)
         from tqdm import tqdm
 
-        bar = tqdm(total=n_new, unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
-                   disable=None)
+        bar = tqdm(total=n_new, unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
     state = {"last_write": time.perf_counter()}
 
     def on_done(task, rows):

@@ -4,7 +4,8 @@ Layout of ``DIR``:
 
 * ``sweep.json`` — the normalised sweep and its hash, written once when the directory is created.
   A rerun with a different sweep into the same directory is refused before anything is written.
-* ``runs.jsonl`` — the journal: one JSON object per finished run, appended by the parent process
+* ``runs.jsonl`` — the journal: one strict-JSON object per finished run (a NaN/±Inf value is
+  ``null``, named under ``"nonfinite"``; read back as the float it was), appended by the parent process
   only, a whole task at a time, with ``flush`` + ``fsync``. A kill (even SIGKILL) can leave at most
   one incomplete last line; it is cut off on the next start, and rows are deduplicated by
   ``run_id`` (the last complete row wins), so the journal never yields a corrupt or duplicate row.
@@ -24,7 +25,7 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import atomic_write_json, atomic_write_text
+from ..io import NONFINITE_KEY, atomic_write_json, atomic_write_text, json_text
 
 META = "sweep.json"
 JOURNAL = "runs.jsonl"
@@ -141,7 +142,7 @@ class SweepStore:
                 self.skipped_lines += 1
                 continue
             if isinstance(row, dict) and isinstance(row.get("run_id"), str):
-                rows[row["run_id"]] = row
+                rows[row["run_id"]] = _restore_nonfinite(row)
             else:
                 self.skipped_lines += 1
         return rows
@@ -150,7 +151,7 @@ class SweepStore:
         """Append finished runs durably (one write, flush, fsync)."""
         if not rows:
             return
-        blob = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode()
+        blob = "".join(json_text(r) + "\n" for r in rows).encode()
         self._journal.write(blob)
         self._journal.flush()
         os.fsync(self._journal.fileno())
@@ -164,6 +165,31 @@ class SweepStore:
         for r in sorted(rows, key=lambda r: (r["point"], r["board"])):
             w.writerow([_cell(r.get(c)) for c in columns])
         return atomic_write_text(self.dir / RESULTS, buf.getvalue())
+
+
+def _restore_nonfinite(row: dict) -> dict:
+    """A journal row as it was appended: the nulls :func:`~thermotwin.core.io.json_text` wrote for
+    NaN/±Inf (listed under ``"nonfinite"``) back to floats, so results.csv and the plots see the run
+    exactly as the worker reported it (a resumed sweep gives the same table)."""
+    found = row.pop(NONFINITE_KEY, None)
+    if not isinstance(found, dict):
+        return row
+    for path, what in found.items():
+        if what not in ("nan", "inf", "-inf") or not isinstance(path, str):
+            continue
+        key, _, rest = path.partition("[")
+        if not rest:
+            if key in row and row[key] is None:
+                row[key] = float(what)
+            continue
+        try:
+            i = int(rest.rstrip("]"))
+        except ValueError:
+            continue
+        seq = row.get(key)
+        if isinstance(seq, list) and 0 <= i < len(seq) and seq[i] is None:
+            seq[i] = float(what)
+    return row
 
 
 def _cell(v) -> str:

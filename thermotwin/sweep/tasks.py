@@ -19,6 +19,9 @@ condition number of the nominal matrix):
   excursion.
 * ``error_floor`` — ‖A_eff⁻¹b_eff − (A + λI)⁻¹b‖/‖(A + λI)⁻¹b‖ of the board's realised matrix
   (:func:`thermotwin.circuit.design.error_floor`): what no averaging removes.
+* b = 0 (x* = 0): no relative error exists; ``rel_error``, ``rel_error_at_*``, ``t_to_*`` and
+  ``error_floor`` are NaN (``nan`` in results.csv, null in runs.jsonl), the status stays ``ok`` and
+  ``message`` says so (:data:`UNDEFINED_B0`).
 * ``wall_s`` — wall time of the run; for a batched task, the task's wall time divided by its runs.
 * ``status`` — ``ok``, ``unstable`` (the realised matrix has an eigenvalue with real part ≤ 0: the
   board rails out, nothing is simulated), ``timeout`` or ``failed``; ``message`` says why, or
@@ -160,9 +163,10 @@ def run_task(task: dict) -> list[dict]:
     BLAS runs on one thread: parallelism is over tasks (see
     :func:`thermotwin.solver.batched.one_blas_thread`).
     """
+    from ..core.progress import quiet
     from ..solver.batched import one_blas_thread
 
-    with one_blas_thread():
+    with one_blas_thread(), quiet():         # the sweep's own bar is the progress; no per-run lines
         return _run_task(task)
 
 
@@ -223,6 +227,8 @@ def _run_batched(task, problem, spec, mapping, t0: float) -> list[dict]:
         msgs = [m for m in (note, boards.messages[i]) if m]
         if out.status[i] == "ok":
             lay.fill(row, out.err[i], out.last_bad[i], task["checkpoints"])
+            if not np.any(problem.x_exact):
+                msgs.insert(0, UNDEFINED_B0)
         else:
             _empty_metrics(row, task["checkpoints"])
             msgs.insert(0, _STATUS_TEXT[out.status[i]].format(limit=task["timeout"]))
@@ -230,6 +236,9 @@ def _run_batched(task, problem, spec, mapping, t0: float) -> list[dict]:
         rows.append(row)
     return rows
 
+
+#: The message of an ok run whose relative errors do not exist (trace_metrics: NaN, null in runs.jsonl).
+UNDEFINED_B0 = "relative error undefined: b = 0 (x* = 0); rel_error, rel_error_at_* and t_to_* are nan"
 
 _STATUS_TEXT = {
     "unstable": ("realised matrix is unstable (an eigenvalue has real part ≤ 0): the integrators rail out; "
@@ -273,6 +282,8 @@ def _run_single(task, i: int, problem, spec, mapping) -> dict:
                                              np.asarray(TOLERANCES))
                     row.update(t_end_s=res.t_end_s, dt_out_s=res.dt_out_s)
                     lay.fill(row, e, lb, task["checkpoints"])
+                    if not np.any(res.x_exact):
+                        msgs.append(UNDEFINED_B0)
         except NgspiceError as exc:
             status = "timeout" if "timed out" in str(exc) else "failed"
             msgs.append(_error_text(exc))
