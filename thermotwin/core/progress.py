@@ -169,6 +169,8 @@ def elapsed(label: str, limit_s: float | None = None):
                 _redraw()
 
     with bar:
+        with _lock:
+            _redraw()          # at once (a forced bar has no delay): a short call still shows its line
         th = threading.Thread(target=tick, name="thermotwin-progress", daemon=True)
         th.start()
         try:
