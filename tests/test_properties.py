@@ -346,3 +346,29 @@ def test_cli_number_checks(value):
                                                                          "hi_open": True}):
         out = _only_ours(check_number, value, "--x", **kw)
         assert out is None or (not isinstance(out, bool) and math.isfinite(out))
+
+
+# -- noise files of same-noise netlists ------------------------------------------------------------
+_NOISE_NET = (".model noise_src0 filesource (file=\"n0.txt\" amploffset=[0 0] amplscale=[1 1] timeoffset=0 "
+              "timescale=1e-07 timerelative=false amplstep=true)\n.tran 1e-07 5e-07 0 1e-07 uic\n")
+
+
+@SETTINGS
+@given(data=st.one_of(st.binary(max_size=400),
+                      st.lists(st.lists(st.one_of(extreme, anything_float, st.integers(-3, 9)), max_size=4),
+                               max_size=8).map(lambda rows: "\n".join(" ".join(map(str, r)) for r in rows))))
+def test_noise_file_check_on_random_and_extreme_content(data):
+    """A noise file of random bytes or random rows of extreme numbers: accepted, or one project line."""
+    from thermotwin.solver.ngspice import check_noise_files
+
+    folder = _DIR[0] / f"noise{next(_COUNT)}"
+    folder.mkdir()
+    (folder / "n0.txt").write_bytes(data if isinstance(data, bytes) else data.encode())
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            check_noise_files(_NOISE_NET, folder)
+        except ThermotwinError as exc:
+            assert "\n" not in str(exc) and "n0.txt" in str(exc)     # one line naming the file
