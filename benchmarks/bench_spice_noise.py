@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -33,9 +34,11 @@ SPEC = HardwareSpec(kappa0_v2=1e-4)
 
 
 def machine() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return f"{cpu}, {os.cpu_count()} cpus (shared)"
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_thermox import machine as describe
+
+    m = describe()
+    return f"{m['cpu']}, {m['cpus']} cpus (shared)"
 
 
 def config(t_tau: float, noise: str) -> SimConfig:

@@ -17,10 +17,12 @@ Node names (index i = 0 … d−1):
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
 from ..core.config import initial_state, resolve_grid
+from ..core.io import atomic_write_text
 from ..core.memory import check_run
 from ..core.problem import Problem, is_factored, safe_name
 from . import opamp
@@ -33,7 +35,7 @@ from .opamp import OpAmpParams
 from .spec import IDEAL_SPICE_GAIN, HardwareSpec
 from .spice_text import (  # noqa: F401 (old names of the shared text)
     NOISE_FILE, OUTPUT_FILE, PROBE_FILE, finish, fmt, header_lines, integrator_cell, integrator_lines, noise_block,
-    noise_file_names, noise_source, probe_control_lines, probe_node, tran_control_lines,
+    noise_source, probe_control_lines, probe_node, tran_control_lines,
 )
 from .field import field_params, initial_x
 
@@ -58,10 +60,6 @@ class Netlist:
 
     def write(self, path) -> list:
         """Write the netlist to ``path`` and its files beside it, each atomically; returns the paths."""
-        from pathlib import Path
-
-        from ..core.io import atomic_write_text
-
         path = Path(path)
         written = []
         for name, body in self.files.items():       # the files first: a netlist never names a missing one

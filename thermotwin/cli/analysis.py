@@ -61,7 +61,8 @@ def cmd_bench(args) -> int:
     check_number(args.big, "--big", lo=0, integer=True)
     check_number(args.saturating, "--saturating", lo=0, integer=True)
     spec = HardwareSpec.load(args.spec) if args.spec else None
-    same = None if str(args.same_noise_t_end).strip() in ("0", "0tau", "") else args.same_noise_t_end
+    text = str(args.same_noise_t_end).strip()
+    same = None if not text or parse_time(text, tau_s=1.0) == 0 else text   # any zero time skips the row
     result = run_bench(dims=dims, t_end=args.t_end, big=args.big, seed=args.seed, progress=not args.json,
                        saturating=args.saturating, spec=spec, same_noise_t_end=same)
     if args.json:

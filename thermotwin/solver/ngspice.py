@@ -89,6 +89,12 @@ def noise_files_named(text: str) -> list[tuple[str, int, float]]:
     return out
 
 
+def noise_files_at(text: str, folder: str | os.PathLike) -> str:
+    """The netlist with every filesource file name made the absolute path of that name in ``folder``."""
+    return re.sub(r'(filesource\s*\(file\s*=\s*")([^"]*)"',
+                  lambda m: f'{m.group(1)}{(Path(folder) / m.group(2)).as_posix()}"', text)
+
+
 def _tran_end(text: str) -> float | None:
     m = re.search(r"^\.tran\s+\S+\s+(\S+)", text, re.I | re.M)
     try:

@@ -296,8 +296,6 @@ class _SerialNormals:
     def set_mix(self, mix, n_traj: int) -> None:
         return None
 
-    mixes = False
-
     def close(self) -> None:
         return None
 
@@ -367,10 +365,6 @@ class _NormalsAhead:
                 self.fbufs.put(np.empty(n_traj * max(self.sizes) * mix.shape[1]))
         self.mix = mix
         self.mix_set.set()
-
-    @property
-    def mixes(self) -> bool:
-        return self.mix is not None
 
     def __iter__(self):
         self.mix_set.set()                           # never wait for a mix the consumer did not give

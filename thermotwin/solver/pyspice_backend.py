@@ -19,7 +19,6 @@ PySpice is imported only inside the functions here: ``import thermotwin`` does n
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from ..core.config import SimConfig
 from ..core.progress import Bar
 from ..errors import NgspiceError, NgspiceNotFoundError
 from ..core.io import atomic_write_text
-from .ngspice import check_noise_files, noise_file_failure, noise_files_named, run_spice
+from .ngspice import check_noise_files, noise_file_failure, noise_files_at, noise_files_named, run_spice
 from .result import SimResult
 
 LIBRARY_HINT = ("install it with `sudo apt-get install -y libngspice0 libngspice0-dev` (Debian/Ubuntu; "
@@ -352,9 +351,7 @@ def run_netlist_shared(text: str, timeout_s: float = 600.0, netlist_name: str = 
             for name, content in (files or {}).items():
                 atomic_write_text(folder / name, content)
             check_noise_files(text, folder)
-            absolute = re.sub(r'(filesource\s*\(file\s*=\s*")([^"]*)"',
-                              lambda m: f'{m.group(1)}{(folder / m.group(2)).as_posix()}"', text)
-            return _run_shared(absolute, timeout_s, netlist_name)
+            return _run_shared(noise_files_at(text, folder), timeout_s, netlist_name)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     return _run_shared(text, timeout_s, netlist_name)
